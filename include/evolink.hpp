@@ -1,0 +1,15 @@
+// evolink-cpp: header-only C++20 client for the EvoLink media-generation API.
+// Distributed under the Boost Software License, Version 1.0.
+//
+// One include for the whole public API. See docs/getting-started.md.
+#ifndef EVOLINK_HPP
+#define EVOLINK_HPP
+
+#include <evolink/client.hpp>
+#include <evolink/error.hpp>
+#include <evolink/options.hpp>
+#include <evolink/requests.hpp>
+#include <evolink/task.hpp>
+#include <evolink/testing/fake_server.hpp>
+
+#endif

@@ -1,0 +1,202 @@
+// evolink-cpp. Distributed under the Boost Software License, Version 1.0.
+#ifndef EVOLINK_DETAIL_ASYNC_HPP
+#define EVOLINK_DETAIL_ASYNC_HPP
+
+// How every public operation is run: its body is an asio::awaitable that
+// returns an outcome (never throws), started with co_spawn on the client's
+// strand; its completion is adapted to the caller's completion token with the
+// signature void(error_code, T). co_spawn forwards the handler's cancellation
+// slot into the coroutine and never completes inline.
+
+#include <evolink/detail/config.hpp>
+#include <evolink/error.hpp>
+
+#include <boost/asio/associator.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <exception>
+#include <memory>
+#include <type_traits>
+#include <utility>
+
+namespace evolink {
+namespace detail {
+
+template <class T>
+struct outcome {
+    error_code ec{};
+    diagnostics diag{};
+    T value{};
+};
+
+template <class T>
+outcome<T> failure(error_code ec, diagnostics diag)
+{
+    return {ec, std::move(diag), T{}};
+}
+
+/// Receives co_spawn's (exception_ptr, outcome<T>), stores the diagnostics
+/// where the caller asked and calls the caller's handler with (ec, value).
+template <class T, class Handler>
+struct op_handler {
+    Handler handler;
+    diagnostics* diag_out;
+
+    void operator()(std::exception_ptr ep, outcome<T> r)
+    {
+        if (ep) { // bodies return errors as values; only bad_alloc and the like land here
+            r.ec = make_error_code(errc::bad_response);
+            try {
+                std::rethrow_exception(ep);
+            } catch (const std::exception& e) {
+                r.diag.message = std::string("internal failure: ") + e.what();
+            } catch (...) {
+                r.diag.message = "internal failure";
+            }
+        }
+        if (diag_out) *diag_out = std::move(r.diag);
+        std::move(handler)(r.ec, std::move(r.value));
+    }
+};
+
+/// The initiation shared by all operations. Arguments: where to store the
+/// diagnostics (may be null), the strand to run on, and the body.
+template <class T>
+struct launch_op {
+    template <class Handler, class Body>
+    void operator()(Handler&& handler, diagnostics* diag_out, boost::asio::any_io_executor strand, Body body) const
+    {
+        boost::asio::co_spawn(
+            strand,
+            [body = std::move(body)]() mutable -> boost::asio::awaitable<outcome<T>> {
+                // Errors are values: a cancelled coroutine must not throw out
+                // of the next co_await, and every kind of cancellation
+                // (terminal, partial, total) stops the operation.
+                co_await boost::asio::this_coro::throw_if_cancelled(false);
+                co_await boost::asio::this_coro::reset_cancellation_state(
+                    boost::asio::enable_total_cancellation(), boost::asio::enable_total_cancellation());
+                co_return co_await body();
+            },
+            op_handler<T, std::decay_t<Handler>>{std::forward<Handler>(handler), diag_out});
+    }
+};
+
+template <class T, class Token, class Body>
+auto start(Token&& token, diagnostics* diag_out, boost::asio::any_io_executor strand, Body&& body)
+{
+    return boost::asio::async_initiate<Token, void(error_code, T)>(
+        launch_op<T>{}, token, diag_out, std::move(strand), std::forward<Body>(body));
+}
+
+/// Wraps a handler of (exception_ptr, T) as one of (error_code, T); see
+/// with_diagnostics_t.
+template <class T, class Handler>
+struct throwing_handler {
+    Handler handler;
+    std::unique_ptr<diagnostics> diag;
+    diagnostics* user_diag;
+
+    void operator()(error_code ec, T value)
+    {
+        if (user_diag) *user_diag = *diag;
+        if (ec)
+            std::move(handler)(std::make_exception_ptr(evolink::error(ec, std::move(*diag))), T{});
+        else
+            std::move(handler)(std::exception_ptr(), std::move(value));
+    }
+};
+
+template <class T, class Init>
+struct throwing_initiation {
+    Init init;
+    template <class Handler, class... Rest>
+    void operator()(Handler&& handler, diagnostics* user_diag, Rest&&... rest)
+    {
+        auto d = std::make_unique<diagnostics>();
+        auto* raw = d.get();
+        std::move(init)(throwing_handler<T, std::decay_t<Handler>>{std::forward<Handler>(handler), std::move(d), user_diag},
+                        raw, std::forward<Rest>(rest)...);
+    }
+};
+
+} // namespace detail
+
+/// A completion token adapter: the operation completes with
+/// `(std::exception_ptr, T)` instead of `(error_code, T)`, the exception being
+/// an `evolink::error` that carries the diagnostics. With `asio::deferred`
+/// inside a coroutine, `co_await` then returns T or throws evolink::error.
+template <class Token>
+struct with_diagnostics_t {
+    Token token{};
+};
+
+template <class Token>
+with_diagnostics_t<std::decay_t<Token>> with_diagnostics(Token&& token)
+{
+    return {std::forward<Token>(token)};
+}
+
+/// The default completion token of every operation: `co_await op(...)` in an
+/// asio::awaitable returns the value or throws evolink::error (with its
+/// diagnostics), and operations compose with awaitable_operators (`&&`, `||`).
+/// Not asio::deferred: in Boost 1.81, co_await of a deferred operation whose
+/// signature is (exception_ptr, T) does not compile (an Asio bug), so the
+/// exception-with-diagnostics form would be lost. Passing asio::deferred
+/// explicitly works, with a plain system_error on failure.
+using default_token = with_diagnostics_t<boost::asio::use_awaitable_t<>>;
+
+} // namespace evolink
+
+namespace boost::asio {
+
+template <class Inner, class T>
+class async_result<evolink::with_diagnostics_t<Inner>, void(evolink::error_code, T)> {
+public:
+    template <class Initiation, class RawToken, class... Args>
+    static auto initiate(Initiation&& init, RawToken&& token, Args&&... args)
+    {
+        auto& inner = token.token; // async_initiate takes the token by lvalue reference
+        return async_initiate<Inner, void(std::exception_ptr, T)>(
+            evolink::detail::throwing_initiation<T, std::decay_t<Initiation>>{std::forward<Initiation>(init)}, inner,
+            std::forward<Args>(args)...);
+    }
+};
+
+template <template <class, class> class Associator, class T, class Handler, class DefaultCandidate>
+struct associator<Associator, evolink::detail::op_handler<T, Handler>, DefaultCandidate>
+    : Associator<Handler, DefaultCandidate> {
+    static typename Associator<Handler, DefaultCandidate>::type get(const evolink::detail::op_handler<T, Handler>& h) noexcept
+    {
+        return Associator<Handler, DefaultCandidate>::get(h.handler);
+    }
+    static auto get(const evolink::detail::op_handler<T, Handler>& h, const DefaultCandidate& c) noexcept
+        -> decltype(Associator<Handler, DefaultCandidate>::get(h.handler, c))
+    {
+        return Associator<Handler, DefaultCandidate>::get(h.handler, c);
+    }
+};
+
+template <template <class, class> class Associator, class T, class Handler, class DefaultCandidate>
+struct associator<Associator, evolink::detail::throwing_handler<T, Handler>, DefaultCandidate>
+    : Associator<Handler, DefaultCandidate> {
+    static typename Associator<Handler, DefaultCandidate>::type
+    get(const evolink::detail::throwing_handler<T, Handler>& h) noexcept
+    {
+        return Associator<Handler, DefaultCandidate>::get(h.handler);
+    }
+    static auto get(const evolink::detail::throwing_handler<T, Handler>& h, const DefaultCandidate& c) noexcept
+        -> decltype(Associator<Handler, DefaultCandidate>::get(h.handler, c))
+    {
+        return Associator<Handler, DefaultCandidate>::get(h.handler, c);
+    }
+};
+
+} // namespace boost::asio
+
+#endif

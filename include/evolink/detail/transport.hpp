@@ -1,0 +1,423 @@
+// evolink-cpp. Distributed under the Boost Software License, Version 1.0.
+#ifndef EVOLINK_DETAIL_TRANSPORT_HPP
+#define EVOLINK_DETAIL_TRANSPORT_HPP
+
+// HTTPS transport: a bounded keep-alive connection pool per host, Beast over
+// ssl::stream with SNI, peer and host name verification, per-phase timeouts,
+// size limits, and errors mapped to evolink::errc with readable diagnostics.
+// All state is touched only from coroutines running on the client's strand.
+
+#include <evolink/detail/async.hpp>
+#include <evolink/detail/config.hpp>
+#include <evolink/error.hpp>
+#include <evolink/options.hpp>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/url/parse.hpp>
+
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace evolink::detail {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using use_awaitable_t = asio::use_awaitable_t<asio::any_io_executor>;
+inline constexpr auto tuple_awaitable = asio::as_tuple(use_awaitable_t{});
+
+/// A base URL taken apart: "https://api.evolink.ai" or "http://127.0.0.1:8080/prefix".
+struct origin {
+    bool tls = true;
+    std::string host;      ///< without brackets for IPv6
+    std::string port;      ///< always set ("443" by default)
+    std::string path;      ///< prefix without trailing slash ("" or "/prefix")
+    std::string host_header;
+    bool host_is_ip = false;
+    std::string key() const { return (tls ? "https://" : "http://") + host_header; }
+};
+
+EVOLINK_INLINE std::optional<origin> parse_origin(std::string_view url, bool allow_http, std::string& why)
+{
+    auto u = boost::urls::parse_absolute_uri(url);
+    if (!u || u->host().empty()) {
+        why = "is not an absolute URL like https://api.evolink.ai";
+        return std::nullopt;
+    }
+    origin o;
+    std::string scheme = u->scheme();
+    if (scheme == "https") o.tls = true;
+    else if (scheme == "http" && allow_http) o.tls = false;
+    else if (scheme == "http") {
+        why = "uses http://; set client_options::allow_insecure_http to allow it (a TLS-terminating proxy, tests)";
+        return std::nullopt;
+    } else {
+        why = "has scheme \"" + scheme + "\"; allowed: https (or http when allowed)";
+        return std::nullopt;
+    }
+    if (u->has_query() || u->has_fragment() || u->has_userinfo()) {
+        why = "must not carry a query, fragment or user info";
+        return std::nullopt;
+    }
+    o.host = u->host_type() == boost::urls::host_type::ipv6 ? std::string(u->host_ipv6_address().to_string())
+                                                           : std::string(u->host());
+    o.host_is_ip = u->host_type() == boost::urls::host_type::ipv4 || u->host_type() == boost::urls::host_type::ipv6;
+    o.port = u->has_port() ? std::string(u->port()) : (o.tls ? "443" : "80");
+    o.path = std::string(u->path());
+    while (!o.path.empty() && o.path.back() == '/') o.path.pop_back();
+    std::string h = u->host_type() == boost::urls::host_type::ipv6 ? "[" + o.host + "]" : o.host;
+    bool default_port = (o.tls && o.port == "443") || (!o.tls && o.port == "80");
+    o.host_header = default_port ? h : h + ":" + o.port;
+    return o;
+}
+
+EVOLINK_INLINE std::string seconds_text(std::chrono::milliseconds d)
+{
+    auto ms = d.count();
+    return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
+}
+
+/// Replaces every occurrence of `secret` in `s` (no-op for short secrets).
+EVOLINK_INLINE void redact(std::string& s, std::string_view secret)
+{
+    if (secret.size() < 4) return;
+    for (auto pos = s.find(secret); pos != std::string::npos; pos = s.find(secret, pos))
+        s.replace(pos, secret.size(), "[redacted]");
+}
+
+EVOLINK_INLINE void redact(diagnostics& d, std::string_view secret)
+{
+    for (auto* s : {&d.code, &d.type, &d.message, &d.param, &d.fallback_suggestion, &d.request_id, &d.task_id})
+        redact(*s, secret);
+}
+
+/// Builds the TLS context the options ask for (system trust store by default,
+/// peer verification always on, TLS 1.2 at least).
+EVOLINK_INLINE std::shared_ptr<ssl::context> make_tls_context(const tls_options& t, diagnostics& diag)
+{
+    if (t.context) return t.context;
+    auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+    SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+    ctx->set_verify_mode(ssl::verify_peer);
+    boost::system::error_code ec;
+    auto fail = [&](std::string what) {
+        diag.param = "tls";
+        diag.message = std::move(what) + ": " + ec.message();
+        return nullptr;
+    };
+    if (t.use_system_store && ctx->set_default_verify_paths(ec)) return fail("cannot load the system trust store");
+    if (!t.ca_file.empty() && ctx->load_verify_file(t.ca_file, ec)) return fail("cannot load CA file " + t.ca_file);
+    if (!t.ca_dir.empty() && ctx->add_verify_path(t.ca_dir, ec)) return fail("cannot use CA directory " + t.ca_dir);
+    if (!t.ca_pem.empty() && ctx->add_certificate_authority(asio::buffer(t.ca_pem), ec))
+        return fail("cannot read the in-memory CA PEM");
+    return ctx;
+}
+
+/// One keep-alive connection, TLS or plain.
+struct connection {
+    std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+    std::optional<beast::tcp_stream> plain;
+    beast::flat_buffer buffer;
+    std::chrono::steady_clock::time_point idle_since{};
+    unsigned requests = 0;
+
+    beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+
+    /// False when the peer has closed (or reset) the idle connection, or sent
+    /// bytes nobody asked for: such a connection must not carry a request.
+    bool usable()
+    {
+        auto& sock = lowest().socket();
+        if (!sock.is_open()) return false;
+        char c;
+        auto n = ::recv(sock.native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
+        return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    }
+    void close()
+    {
+        boost::system::error_code ignored;
+        lowest().socket().shutdown(tcp::socket::shutdown_both, ignored);
+        lowest().socket().close(ignored);
+    }
+};
+
+struct host_pool {
+    explicit host_pool(const asio::any_io_executor& ex) : wake(ex, std::chrono::steady_clock::time_point::max()) {}
+    std::vector<std::unique_ptr<connection>> idle;
+    std::size_t open = 0;  ///< idle + busy + being connected
+    asio::steady_timer wake; ///< never expires; cancel_one() wakes a waiter when a slot frees up
+};
+
+struct http_result {
+    unsigned status = 0;
+    std::string reason;
+    std::string body;
+    std::string content_type;
+    std::string request_id;
+};
+
+/// Shared, strand-confined state of a client: options, TLS context, pools.
+class transport : public std::enable_shared_from_this<transport> {
+public:
+    transport(asio::any_io_executor strand, client_options opts, std::shared_ptr<ssl::context> ctx)
+        : strand_(std::move(strand)), opts_(std::move(opts)), ctx_(std::move(ctx))
+    {
+    }
+
+    const asio::any_io_executor& strand() const noexcept { return strand_; }
+    const client_options& options() const noexcept { return opts_; }
+
+    void log(log_level l, std::string msg) const
+    {
+        if (!opts_.logger.sink || l < opts_.logger.min_level) return;
+        redact(msg, opts_.api_key);
+        opts_.logger(l, msg);
+    }
+
+    /// Closes idle connections (on the strand).
+    void close_idle()
+    {
+        for (auto& [key, pool] : pools_) {
+            for (auto& c : pool->idle) c->close();
+            pool->open -= pool->idle.size();
+            pool->idle.clear();
+        }
+    }
+
+    std::size_t connections_opened() const noexcept { return connections_opened_; }
+
+    /// Sends one request and reads its answer. A non-2xx status is not an
+    /// error here: the caller reads status and body. `body` empty: no body.
+    asio::awaitable<outcome<http_result>> request(const origin& o, http::verb method, std::string target,
+                                                  std::string body)
+    {
+        auto self = shared_from_this(); // keep the pools alive across suspensions
+        auto& pool = pool_for(o);
+        auto acquired = co_await acquire(pool, o);
+        if (acquired.ec) {
+            release_slot(pool);
+            co_return failure<http_result>(acquired.ec, std::move(acquired.diag));
+        }
+        auto conn = std::move(acquired.value);
+
+        http::request<http::string_body> req{method, o.path + target, 11};
+        req.set(http::field::host, o.host_header);
+        req.set(http::field::authorization, "Bearer " + opts_.api_key);
+        req.set(http::field::user_agent, opts_.user_agent);
+        req.set(http::field::accept, "application/json");
+        req.keep_alive(true);
+        if (!body.empty()) {
+            req.set(http::field::content_type, "application/json");
+            req.body() = std::move(body);
+        }
+        req.prepare_payload();
+
+        http::response_parser<http::string_body> parser;
+        parser.header_limit(static_cast<std::uint32_t>(opts_.max_response_header_bytes));
+        parser.body_limit(opts_.max_response_body_bytes);
+        conn->lowest().expires_after(opts_.request_timeout);
+        error_code ec;
+        const char* phase = "writing the request";
+        if (conn->tls) {
+            std::tie(ec, std::ignore) = co_await http::async_write(*conn->tls, req, tuple_awaitable);
+            if (!ec) {
+                phase = "reading the answer";
+                std::tie(ec, std::ignore) = co_await http::async_read(*conn->tls, conn->buffer, parser, tuple_awaitable);
+            }
+        } else {
+            std::tie(ec, std::ignore) = co_await http::async_write(*conn->plain, req, tuple_awaitable);
+            if (!ec) {
+                phase = "reading the answer";
+                std::tie(ec, std::ignore) = co_await http::async_read(*conn->plain, conn->buffer, parser, tuple_awaitable);
+            }
+        }
+        std::string what = std::string(http::to_string(method)) + " " + o.key() + o.path + target;
+        if (ec) {
+            conn->close();
+            release_slot(pool);
+            bool reused = conn->requests > 0;
+            auto d = describe(ec, phase, what, opts_.request_timeout);
+            if (reused && d.first == make_error_code(errc::connection_lost))
+                d.second.message += " (on a reused connection)";
+            log(log_level::warning, what + ": " + d.second.message);
+            co_return failure<http_result>(d.first, std::move(d.second));
+        }
+        auto& res = parser.get();
+        http_result r;
+        r.status = res.result_int();
+        r.reason = std::string(res.reason());
+        r.content_type = std::string(res[http::field::content_type]);
+        r.request_id = std::string(res["X-Request-Id"]);
+        if (r.request_id.empty()) r.request_id = std::string(res["X-Oneapi-Request-Id"]);
+        r.body = std::move(res.body());
+        ++conn->requests;
+        log(log_level::debug, what + " -> " + std::to_string(r.status) +
+                                  (r.request_id.empty() ? "" : " [request id: " + r.request_id + "]"));
+        if (res.keep_alive()) {
+            conn->lowest().expires_never();
+            conn->idle_since = std::chrono::steady_clock::now();
+            pool.idle.push_back(std::move(conn));
+            pool.wake.cancel_one();
+        } else {
+            conn->close();
+            release_slot(pool);
+        }
+        co_return outcome<http_result>{{}, {}, std::move(r)};
+    }
+
+private:
+    host_pool& pool_for(const origin& o)
+    {
+        auto& p = pools_[o.key()];
+        if (!p) p = std::make_unique<host_pool>(strand_);
+        return *p;
+    }
+
+    void release_slot(host_pool& pool)
+    {
+        --pool.open;
+        pool.wake.cancel_one();
+    }
+
+    /// A usable idle connection, else a new one once the pool has room. On
+    /// success the caller owns one slot of `pool.open`; on failure too (it
+    /// must call release_slot).
+    asio::awaitable<outcome<std::unique_ptr<connection>>> acquire(host_pool& pool, const origin& o)
+    {
+        using result = outcome<std::unique_ptr<connection>>;
+        for (;;) {
+            while (!pool.idle.empty()) {
+                auto c = std::move(pool.idle.back());
+                pool.idle.pop_back();
+                bool stale = std::chrono::steady_clock::now() - c->idle_since > opts_.idle_timeout;
+                if (!stale && c->usable()) co_return result{{}, {}, std::move(c)};
+                c->close(); // closed by the server or idle too long: replace it
+                --pool.open;
+                log(log_level::debug, "dropped an idle connection to " + o.key() + (stale ? " (idle timeout)" : " (closed by the server)"));
+            }
+            if (pool.open < std::max<std::size_t>(1, opts_.max_connections_per_host)) {
+                ++pool.open;
+                co_return co_await connect(o);
+            }
+            co_await pool.wake.async_wait(tuple_awaitable); // woken (aborted) when a slot frees up
+            auto cs = co_await asio::this_coro::cancellation_state;
+            if (cs.cancelled() != asio::cancellation_type::none) {
+                ++pool.open; // keep the caller's release_slot balanced
+                co_return result{asio::error::operation_aborted, {}, {}};
+            }
+        }
+    }
+
+    asio::awaitable<outcome<std::unique_ptr<connection>>> connect(const origin& o)
+    {
+        using result = outcome<std::unique_ptr<connection>>;
+        auto c = std::make_unique<connection>();
+        if (o.tls) c->tls.emplace(strand_, *ctx_);
+        else c->plain.emplace(strand_);
+        std::string what = "connecting to " + o.key();
+
+        tcp::resolver resolver(strand_);
+        auto& lowest = c->lowest();
+        lowest.expires_after(opts_.connect_timeout);
+        // Name resolution has no timeout of its own (getaddrinfo); the
+        // connect timeout covers the TCP connect that follows.
+        auto [rec, endpoints] = co_await resolver.async_resolve(o.host, o.port, tuple_awaitable);
+        if (rec) {
+            auto d = describe(rec, "resolving the host", what, opts_.connect_timeout);
+            co_return result{d.first, std::move(d.second), {}};
+        }
+        auto [cec, ep] = co_await lowest.async_connect(endpoints, tuple_awaitable);
+        (void)ep;
+        if (cec) {
+            auto d = describe(cec, "connecting", what, opts_.connect_timeout);
+            co_return result{d.first, std::move(d.second), {}};
+        }
+        if (c->tls) {
+            auto* native = c->tls->native_handle();
+            // SNI only for names: RFC 6066 forbids IP literals there.
+            if (!o.host_is_ip) SSL_set_tlsext_host_name(native, o.host.c_str());
+            c->tls->set_verify_callback(ssl::host_name_verification(o.host));
+            lowest.expires_after(opts_.handshake_timeout);
+            auto [hec] = co_await c->tls->async_handshake(ssl::stream_base::client, tuple_awaitable);
+            if (hec) {
+                auto d = describe(hec, "the TLS handshake", what, opts_.handshake_timeout);
+                long vr = SSL_get_verify_result(native);
+                if (vr != X509_V_OK && d.first != asio::error::operation_aborted) {
+                    d.first = make_error_code(errc::tls_failed);
+                    d.second.message += " (certificate: " + std::string(X509_verify_cert_error_string(vr)) + ")";
+                }
+                log(log_level::warning, what + ": " + d.second.message);
+                co_return result{d.first, std::move(d.second), {}};
+            }
+        }
+        lowest.expires_never();
+        ++connections_opened_;
+        log(log_level::debug, "connected to " + o.key() + (o.tls ? " (TLS)" : " (plain HTTP)"));
+        co_return result{{}, {}, std::move(c)};
+    }
+
+    /// Maps a transport error to (evolink error, diagnostics).
+    std::pair<error_code, diagnostics> describe(const error_code& ec, std::string_view phase, const std::string& what,
+                                                std::chrono::milliseconds limit) const
+    {
+        diagnostics d;
+        error_code out;
+        if (ec == asio::error::operation_aborted || ec == boost::system::errc::operation_canceled) {
+            out = asio::error::operation_aborted;
+            d.message = what + ": cancelled while " + std::string(phase);
+        } else if (ec == beast::error::timeout) {
+            out = make_error_code(errc::timeout);
+            d.message = what + ": timed out after " + seconds_text(limit) + " while " + std::string(phase);
+        } else if (phase == "resolving the host" || phase == "connecting") {
+            out = make_error_code(errc::connect_failed);
+            d.message = what + ": " + std::string(phase) + " failed: " + ec.message();
+        } else if (phase == "the TLS handshake") {
+            out = make_error_code(errc::tls_failed);
+            d.message = what + ": the TLS handshake failed: " + ec.message();
+        } else if (ec == http::error::body_limit || ec == http::error::header_limit ||
+                   ec == http::error::buffer_overflow) {
+            out = make_error_code(errc::response_too_large);
+            d.message = what + ": the answer is over the limit (" + ec.message() + ")";
+        } else if (ec.category() == http::make_error_code(http::error::end_of_stream).category() && ec != http::error::end_of_stream &&
+                   ec != http::error::partial_message) {
+            out = make_error_code(errc::protocol_error);
+            d.message = what + ": invalid HTTP while " + std::string(phase) + ": " + ec.message();
+        } else {
+            out = make_error_code(errc::connection_lost);
+            d.message = what + ": connection lost while " + std::string(phase) + ": " + ec.message();
+        }
+        return {out, std::move(d)};
+    }
+
+    asio::any_io_executor strand_;
+    client_options opts_;
+    std::shared_ptr<ssl::context> ctx_;
+    std::map<std::string, std::unique_ptr<host_pool>> pools_;
+    std::size_t connections_opened_ = 0;
+};
+
+} // namespace evolink::detail
+
+#endif

@@ -1,0 +1,90 @@
+// evolink-cpp. Distributed under the Boost Software License, Version 1.0.
+#ifndef EVOLINK_OPTIONS_HPP
+#define EVOLINK_OPTIONS_HPP
+
+/// Client options: a plain aggregate, copied by the client at construction.
+/// Durations of zero mean "no limit" where noted.
+
+#include <evolink/detail/config.hpp>
+
+#include <boost/asio/ssl/context.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace evolink {
+
+enum class log_level { debug, info, warning, error };
+
+EVOLINK_INLINE std::string_view to_string(log_level l) noexcept
+{
+    switch (l) {
+    case log_level::debug: return "debug";
+    case log_level::info: return "info";
+    case log_level::warning: return "warning";
+    case log_level::error: return "error";
+    }
+    return "?";
+}
+
+/// A logger hook. The library never passes the API key (nor the
+/// Authorization header) to it. Called on the client's strand.
+struct logger {
+    std::function<void(log_level, std::string_view)> sink{}; ///< empty: no logging
+    log_level min_level = log_level::info;
+
+    void operator()(log_level l, std::string_view msg) const
+    {
+        if (sink && l >= min_level) sink(l, msg);
+    }
+};
+
+/// Which certificates the client trusts. By default the system trust store,
+/// with peer and host name verification on. Anything set here is added to it
+/// (set `use_system_store = false` to trust only these).
+struct tls_options {
+    bool use_system_store = true;
+    std::string ca_file{}; ///< a PEM file of extra trusted CAs (a corporate CA...)
+    std::string ca_dir{};  ///< a directory of hashed CA certificates (c_rehash)
+    std::string ca_pem{};  ///< extra trusted CAs as in-memory PEM text
+    /// A caller-built context used as is, instead of all of the above. The
+    /// client still sets SNI and host name verification on every connection;
+    /// the context's own verify mode is respected.
+    std::shared_ptr<boost::asio::ssl::context> context{};
+};
+
+struct client_options {
+    /// The API key. Empty: read EVOLINK_API_KEY; neither set is an error
+    /// (errc::missing_api_key) at construction.
+    std::string api_key{};
+    std::string base_url = "https://api.evolink.ai";
+    std::string files_base_url = "https://files-api.evolink.ai";
+    /// Allow http:// base URLs (a TLS-terminating proxy on loopback, tests).
+    /// Off: an http:// base URL is refused at construction.
+    bool allow_insecure_http = false;
+    tls_options tls{};
+
+    std::chrono::milliseconds connect_timeout{10'000};   ///< DNS + TCP connect
+    std::chrono::milliseconds handshake_timeout{10'000}; ///< TLS handshake
+    std::chrono::milliseconds request_timeout{60'000};   ///< writing a request and reading its answer
+    /// An idle pooled connection older than this is closed, not reused
+    /// (servers drop idle connections; reusing one risks a failed request).
+    std::chrono::milliseconds idle_timeout{30'000};
+
+    /// Connections kept per host (scheme, host, port). Requests beyond it
+    /// wait for a free connection: no unbounded fan-out, few handshakes.
+    std::size_t max_connections_per_host = 8;
+    std::size_t max_response_header_bytes = 16 * 1024;
+    std::size_t max_response_body_bytes = 8 * 1024 * 1024;
+
+    std::string user_agent = "evolink-cpp/" EVOLINK_VERSION_STRING;
+    evolink::logger logger{};
+};
+
+} // namespace evolink
+
+#endif
