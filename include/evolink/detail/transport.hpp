@@ -26,6 +26,7 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include <sys/socket.h>
 
@@ -358,7 +359,17 @@ private:
             auto* native = c->tls->native_handle();
             // SNI only for names: RFC 6066 forbids IP literals there.
             if (!o.host_is_ip) SSL_set_tlsext_host_name(native, o.host.c_str());
-            c->tls->set_verify_callback(ssl::host_name_verification(o.host));
+            // Host name (or IP) verification by OpenSSL itself, so that a
+            // mismatch is reported as such ("hostname mismatch").
+            X509_VERIFY_PARAM* param = SSL_get0_param(native);
+            X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+            int set = o.host_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, o.host.c_str())
+                                   : X509_VERIFY_PARAM_set1_host(param, o.host.c_str(), o.host.size());
+            if (set != 1) {
+                diagnostics d;
+                d.message = what + ": cannot verify the host name " + o.host;
+                co_return result{make_error_code(errc::tls_failed), std::move(d), {}};
+            }
             lowest.expires_after(opts_.handshake_timeout);
             auto [hec] = co_await c->tls->async_handshake(ssl::stream_base::client, tuple_awaitable);
             if (hec) {

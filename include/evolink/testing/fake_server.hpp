@@ -28,6 +28,7 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -77,6 +78,7 @@ struct canned_response {
     std::string content_type = "application/json";
     std::vector<std::pair<std::string, std::string>> headers{};
     bool close_connection = false; ///< answer with Connection: close, then close
+    std::chrono::milliseconds delay{0}; ///< wait this long before answering (timeouts, cancellation)
     int times = 1;                 ///< how many requests it answers
 };
 
@@ -165,10 +167,17 @@ public:
         stopped_ = true;
         boost::system::error_code ignored;
         acceptor.close(ignored);
+        close_connections();
+    }
+
+    void close_connections()
+    {
+        boost::system::error_code ignored;
         for (auto& [id, sock] : live_) {
             sock->shutdown(tcp::socket::shutdown_both, ignored);
             sock->close(ignored);
         }
+        for (auto* t : timers_) t->cancel();
     }
 
 private:
@@ -232,7 +241,15 @@ private:
                 auto req = parser.release();
                 record(req);
                 close = !req.keep_alive();
-                res = handle(req, close);
+                std::chrono::milliseconds delay{0};
+                res = handle(req, close, delay);
+                if (delay.count() > 0) {
+                    asio::steady_timer timer(strand, delay);
+                    timers_.insert(&timer);
+                    co_await timer.async_wait(tuple);
+                    timers_.erase(&timer);
+                    if (stopped_) co_return;
+                }
             }
             res.keep_alive(!close);
             res.prepare_payload();
@@ -291,13 +308,15 @@ private:
         return std::nullopt;
     }
 
-    fake_response handle(const http::request<http::string_body>& req, bool& close)
+    fake_response handle(const http::request<http::string_body>& req, bool& close, std::chrono::milliseconds& delay)
     {
         std::string_view target(req.target());
         if (auto c = take_canned(req)) {
             auto res = make(c->status, c->body, c->content_type);
+            res.erase("X-Request-Id"); // canned answers carry only the headers they name
             for (auto& [k, v] : c->headers) res.set(k, v);
             if (c->close_connection) close = true;
+            delay = c->delay;
             return res;
         }
         if (target.starts_with("/results/")) return result_file(req, target);
@@ -477,6 +496,7 @@ private:
     std::uint64_t next_session_ = 0;
     std::uint64_t request_ids_ = 0;
     std::map<std::uint64_t, tcp::socket*> live_;
+    std::set<asio::steady_timer*> timers_;
     std::map<std::string, fake_task> tasks_;
     std::mt19937 rng_{std::random_device{}()};
 };
@@ -548,6 +568,13 @@ public:
     std::size_t connections() const noexcept { return st_->connections; }
     std::size_t handshakes() const noexcept { return st_->handshakes; }
     std::size_t tasks_created() const noexcept { return st_->tasks_created; }
+
+    /// Closes every open connection but keeps listening: clients see their
+    /// kept-alive connections dropped, as servers do after an idle timeout.
+    void stop_connections()
+    {
+        boost::asio::dispatch(st_->strand, [st = st_] { st->close_connections(); });
+    }
 
     /// Stops listening and closes every connection, so that the io_context
     /// can run dry. Safe to call more than once, from any thread.
