@@ -581,3 +581,35 @@ TEST_CASE("plain HTTP works only when allowed (a TLS-terminating proxy on loopba
         CHECK(server.connections() == 1);
     });
 }
+
+TEST_CASE("answers over the size limits are refused, not buffered without bound")
+{
+    env_guard env;
+    asio::io_context io;
+    fake_server server(io.get_executor());
+    auto opts = server.client_options();
+    opts.max_response_body_bytes = 4096;
+    opts.max_response_header_bytes = 2048;
+    evolink::client client(io.get_executor(), opts);
+    run_test(io, server, [&]() -> asio::awaitable<void> {
+        canned_response big;
+        big.status = 200;
+        big.body = "{\"id\":\"task-unified-1-abcdefgh\",\"pad\":\"" + std::string(5000, 'x') + "\"}";
+        server.inject(big);
+        evolink::diagnostics diag;
+        auto [ec, t] = co_await client.get_task("task-unified-1-abcdefgh", diag, asio::as_tuple(asio::use_awaitable));
+        CHECK(ec == evolink::errc::response_too_large);
+        canned_response fat_headers;
+        fat_headers.status = 200;
+        fat_headers.body = "{}";
+        fat_headers.headers = {{"X-Padding", std::string(3000, 'h')}};
+        server.inject(fat_headers);
+        auto [ec2, t2] = co_await client.get_task("task-unified-1-abcdefgh", diag, asio::as_tuple(asio::use_awaitable));
+        CHECK(ec2 == evolink::errc::response_too_large);
+        // Just under the limit is fine.
+        big.body = "{\"id\":\"task-unified-1-abcdefgh\",\"pad\":\"" + std::string(4000, 'x') + "\"}";
+        server.inject(big);
+        auto t3 = co_await client.get_task("task-unified-1-abcdefgh");
+        CHECK(t3.raw.at("pad").as_string().size() == 4000);
+    });
+}
