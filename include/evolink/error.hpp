@@ -198,7 +198,8 @@ struct diagnostics {
 class error : public boost::system::system_error {
 public:
     error(error_code ec, evolink::diagnostics diag)
-        : system_error(ec, diag.summary()), diag_(std::move(diag))
+        : system_error(diag.summary().empty() ? system_error(ec) : system_error(ec, diag.summary())),
+          diag_(std::move(diag))
     {
     }
     const evolink::diagnostics& get_diagnostics() const noexcept { return diag_; }

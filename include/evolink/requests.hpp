@@ -169,7 +169,10 @@ EVOLINK_INLINE std::optional<diagnostics> validate(const generic_request& r)
                                                "\"/v1/videos/generations\"");
     if (auto it = r.fields.find("model"); it != r.fields.end())
         if (!it->value().is_string() || it->value().get_string() != r.model)
-            return detail::invalid("model", "is given twice (in model and in fields) with different values");
+            return detail::invalid("model", "is " + detail::quoted(r.model) + " but fields[\"model\"] is " +
+                                                (it->value().is_string() ? detail::quoted(it->value().get_string())
+                                                                         : std::string("not a string")) +
+                                                "; allowed: no \"model\" in fields, or the same value");
     if (auto it = r.fields.find("callback_url"); it != r.fields.end()) {
         if (!it->value().is_string()) return detail::invalid("callback_url", "is not a string; allowed: an https URL");
         return detail::check_callback_url(it->value().get_string());
@@ -320,6 +323,7 @@ EVOLINK_INLINE std::optional<diagnostics> check_model(const boost::json::object&
 
 EVOLINK_INLINE std::optional<diagnostics> from_json(const boost::json::object& o, text_to_image& r)
 {
+    r = text_to_image{};
     if (auto e = detail::check_model(o, r.model)) return e;
     detail::field_reader f(o, {"prompt", "size", "n", "prompt_extend", "callback_url"});
     f.string("prompt", r.prompt);
@@ -332,6 +336,7 @@ EVOLINK_INLINE std::optional<diagnostics> from_json(const boost::json::object& o
 
 EVOLINK_INLINE std::optional<diagnostics> from_json(const boost::json::object& o, image_to_image& r)
 {
+    r = image_to_image{};
     if (auto e = detail::check_model(o, r.model)) return e;
     detail::field_reader f(o, {"prompt", "image_urls", "n", "callback_url"});
     f.string("prompt", r.prompt);
@@ -343,6 +348,7 @@ EVOLINK_INLINE std::optional<diagnostics> from_json(const boost::json::object& o
 
 EVOLINK_INLINE std::optional<diagnostics> from_json(const boost::json::object& o, image_to_video& r)
 {
+    r = image_to_video{};
     if (auto e = detail::check_model(o, r.model)) return e;
     detail::field_reader f(o, {"prompt", "image_urls", "duration", "quality", "prompt_extend", "callback_url"});
     std::vector<std::string> urls{};
@@ -360,6 +366,7 @@ EVOLINK_INLINE std::optional<diagnostics> from_json(const boost::json::object& o
 
 EVOLINK_INLINE std::optional<diagnostics> from_json(const boost::json::object& o, text_to_video& r)
 {
+    r = text_to_video{};
     if (auto e = detail::check_model(o, r.model)) return e;
     detail::field_reader f(o, {"prompt", "aspect_ratio", "quality", "duration", "prompt_extend", "callback_url"});
     f.string("prompt", r.prompt);

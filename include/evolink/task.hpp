@@ -16,6 +16,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -129,16 +130,20 @@ EVOLINK_INLINE std::string json_text(const boost::json::value* v)
 
 EVOLINK_INLINE std::optional<double> json_number(const boost::json::value* v)
 {
+    auto finite = [](double d) -> std::optional<double> {
+        if (!std::isfinite(d)) return std::nullopt;
+        return d;
+    };
     if (!v) return std::nullopt;
     if (v->is_int64()) return static_cast<double>(v->get_int64());
     if (v->is_uint64()) return static_cast<double>(v->get_uint64());
-    if (v->is_double()) return v->get_double();
+    if (v->is_double()) return finite(v->get_double());
     if (v->is_string()) { // tolerate numbers sent as strings
         try {
             std::size_t used = 0;
             std::string s(v->get_string());
             double d = std::stod(s, &used);
-            if (used == s.size()) return d;
+            if (used == s.size()) return finite(d);
         } catch (...) {
         }
     }
@@ -168,7 +173,9 @@ EVOLINK_INLINE std::optional<task> task_from_json(const boost::json::value& v)
     t.object = json_text(o.if_contains("object"));
     t.model = json_text(o.if_contains("model"));
     t.type = json_text(o.if_contains("type"));
-    t.created = static_cast<std::int64_t>(json_number(o.if_contains("created")).value_or(0));
+    // Casting an out-of-range double to an integer is undefined: clamp first.
+    auto created = json_number(o.if_contains("created")).value_or(0);
+    t.created = created > 0 && created < 1e15 ? static_cast<std::int64_t>(created) : 0;
     t.status_text = json_text(o.if_contains("status"));
     t.status = parse_task_status(t.status_text);
     auto p = json_number(o.if_contains("progress")).value_or(0);

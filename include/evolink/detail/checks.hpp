@@ -11,6 +11,7 @@
 #include <evolink/error.hpp>
 
 #include <boost/url/parse.hpp>
+#include <boost/url/scheme.hpp>
 #include <boost/url/url_view.hpp>
 
 #include <algorithm>
@@ -147,8 +148,9 @@ EVOLINK_INLINE check_result check_aspect_ratio(std::string_view ar, std::string_
 
 EVOLINK_INLINE check_result check_image_url(std::string_view field, std::string_view url)
 {
-    auto u = boost::urls::parse_absolute_uri(url);
-    if (!u || (u->scheme() != "https" && u->scheme() != "http") || u->host().empty())
+    auto u = boost::urls::parse_uri(url);
+    if (!u || (u->scheme_id() != boost::urls::scheme::https && u->scheme_id() != boost::urls::scheme::http) ||
+        u->host().empty())
         return invalid(field, quoted(url) + " is not an absolute http(s) URL; allowed: URLs the service can fetch");
     return std::nullopt;
 }
@@ -169,32 +171,51 @@ EVOLINK_INLINE check_result check_image_urls(const std::vector<std::string>& url
 /// link-local, carrier-grade NAT, unspecified, unique-local, and names of
 /// the local machine. (Names that merely resolve to such addresses are the
 /// service's to refuse: the client does not resolve callback hosts.)
+/// Loopback, private, link-local, carrier-grade NAT, "this network",
+/// multicast and reserved IPv4 ranges.
+EVOLINK_INLINE bool is_internal_ipv4(const unsigned char* b)
+{
+    return b[0] == 0 || b[0] == 10 || b[0] == 127 || (b[0] == 169 && b[1] == 254) ||
+           (b[0] == 172 && (b[1] & 0xF0) == 16) || (b[0] == 192 && b[1] == 168) ||
+           (b[0] == 100 && (b[1] & 0xC0) == 64) || b[0] >= 224;
+}
+
+/// True for hosts the service refuses to call back: loopback, private,
+/// link-local, carrier-grade NAT, unspecified, unique-local, IPv4 addresses
+/// embedded in IPv6 (mapped, compatible, NAT64) that are such, names of the
+/// local machine, and numeric shorthands ("127.1", "2130706433", "0x7f.1")
+/// that some resolvers read as IPv4. (Names that merely resolve to internal
+/// addresses are the service's to refuse: the client does not resolve them.)
 EVOLINK_INLINE bool is_internal_host(const boost::urls::url_view& u)
 {
     switch (u.host_type()) {
     case boost::urls::host_type::ipv4: {
         auto b = u.host_ipv4_address().to_bytes();
-        return b[0] == 0 || b[0] == 10 || b[0] == 127 || (b[0] == 169 && b[1] == 254) ||
-               (b[0] == 172 && (b[1] & 0xF0) == 16) || (b[0] == 192 && b[1] == 168) ||
-               (b[0] == 100 && (b[1] & 0xC0) == 64) || b[0] >= 224;
+        return is_internal_ipv4(b.data());
     }
     case boost::urls::host_type::ipv6: {
         auto a = u.host_ipv6_address();
         auto b = a.to_bytes();
         if (a.is_loopback() || a.is_unspecified()) return true;
-        if ((b[0] & 0xFE) == 0xFC || (b[0] == 0xFE && (b[1] & 0xC0) == 0x80)) return true;
-        if (a.is_v4_mapped()) {
-            return b[12] == 0 || b[12] == 10 || b[12] == 127 || (b[12] == 169 && b[13] == 254) ||
-                   (b[12] == 172 && (b[13] & 0xF0) == 16) || (b[12] == 192 && b[13] == 168);
-        }
-        return false;
+        if ((b[0] & 0xFE) == 0xFC || (b[0] == 0xFE && (b[1] & 0xC0) == 0x80) || b[0] == 0xFF) return true;
+        bool first80_zero = std::all_of(b.begin(), b.begin() + 10, [](unsigned char c) { return c == 0; });
+        bool mapped = first80_zero && b[10] == 0xFF && b[11] == 0xFF;
+        bool compatible = first80_zero && b[10] == 0 && b[11] == 0;
+        static constexpr unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
+        bool translated = std::equal(b.begin(), b.begin() + 12, nat64);
+        return (mapped || compatible || translated) && is_internal_ipv4(b.data() + 12);
     }
     case boost::urls::host_type::name: {
         std::string h = u.host();
         for (auto& c : h) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
         if (!h.empty() && h.back() == '.') h.pop_back();
         auto ends = [&h](std::string_view s) { return h.size() >= s.size() && h.compare(h.size() - s.size(), s.size(), s) == 0; };
-        return h == "localhost" || ends(".localhost") || ends(".local") || ends(".internal");
+        // No public DNS name has an all-numeric (or hex) last label; such
+        // hosts are IPv4 shorthands.
+        auto last = h.substr(h.rfind('.') == std::string::npos ? 0 : h.rfind('.') + 1);
+        bool numeric = !last.empty() && (last.find_first_not_of("0123456789") == std::string::npos ||
+                                         (last.starts_with("0x") && last.find_first_not_of("0123456789abcdef", 2) == std::string::npos));
+        return numeric || h.empty() || h == "localhost" || ends(".localhost") || ends(".local") || ends(".internal");
     }
     default:
         return true; // IPvFuture and the like: nothing a public callback can use
@@ -206,12 +227,10 @@ EVOLINK_INLINE check_result check_callback_url(std::string_view url)
 {
     if (url.size() > 2048)
         return invalid("callback_url", "is " + std::to_string(url.size()) + " characters long; allowed: at most 2048");
-    auto u = boost::urls::parse_absolute_uri(url);
+    auto u = boost::urls::parse_uri(url);
     if (!u || u->host().empty())
         return invalid("callback_url", quoted(url) + " is not an absolute URL; allowed: https://host/path");
-    std::string scheme = u->scheme();
-    for (auto& c : scheme) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c);
-    if (scheme != "https")
+    if (u->scheme_id() != boost::urls::scheme::https)
         return invalid("callback_url", quoted(url) + " does not use https; allowed: https URLs only");
     if (is_internal_host(*u))
         return invalid("callback_url", quoted(url) +

@@ -69,9 +69,9 @@ EVOLINK_INLINE std::optional<origin> parse_origin(std::string_view url, bool all
     }
     origin o;
     std::string scheme = u->scheme();
-    if (scheme == "https") o.tls = true;
-    else if (scheme == "http" && allow_http) o.tls = false;
-    else if (scheme == "http") {
+    if (u->scheme_id() == boost::urls::scheme::https) o.tls = true;
+    else if (u->scheme_id() == boost::urls::scheme::http && allow_http) o.tls = false;
+    else if (u->scheme_id() == boost::urls::scheme::http) {
         why = "uses http://; set client_options::allow_insecure_http to allow it (a TLS-terminating proxy, tests)";
         return std::nullopt;
     } else {
