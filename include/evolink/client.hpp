@@ -138,7 +138,7 @@ private:
     template <class R, class Token>
     auto start_submit(const R& req, diagnostics* diag, Token&& token)
     {
-        auto invalid = validate(req);
+        auto invalid = validate(req, validation_options{core_->options().allow_private_callback_urls});
         std::string body = invalid ? std::string() : boost::json::serialize(to_json(req));
         auto body_fn = [core = core_, origin = api_, path = std::string(endpoint_of(req)), body = std::move(body),
                         invalid = std::move(invalid)]() mutable {

@@ -40,6 +40,9 @@ enum class errc {
     protocol_error,      ///< the peer did not speak valid HTTP
     response_too_large,  ///< response headers or body over the configured limit
     bad_response,        ///< a 2xx answer whose body is not the expected JSON
+    task_failed,         ///< the task ended "failed"; diagnostics carry its error code and retryable
+    task_cancelled,      ///< the task ended "cancelled"
+    deadline_exceeded,   ///< a wait gave up at its deadline; the task may still finish
 };
 
 /// Non-2xx answers of the API. The numeric value is the HTTP status.
@@ -77,6 +80,9 @@ public:
         case errc::protocol_error: return "invalid HTTP from the server";
         case errc::response_too_large: return "response over the size limit";
         case errc::bad_response: return "unexpected response body";
+        case errc::task_failed: return "the task failed";
+        case errc::task_cancelled: return "the task was cancelled";
+        case errc::deadline_exceeded: return "gave up waiting at the deadline (the task may still finish)";
         }
         return "unknown evolink error";
     }
@@ -170,6 +176,10 @@ struct diagnostics {
     std::string fallback_suggestion; ///< EvoLink's advice, when given
     std::string request_id;          ///< X-Request-Id / X-Oneapi-Request-Id
     std::string task_id;             ///< the task concerned, when known
+    std::string task_status;         ///< the task's last status seen, when known
+    /// For errc::task_failed: whether EvoLink's task error code says a new
+    /// attempt may succeed ("retry later" codes) rather than "fix the input".
+    bool retryable = false;
 
     /// One line for logs and exception texts, e.g.
     /// `HTTP 400 invalid_request_error (param: size): ... [request id: abc]`.
@@ -185,7 +195,7 @@ struct diagnostics {
         if (!param.empty()) { sep(); s += "(param: " + param + ")"; }
         if (!message.empty()) { s += s.empty() ? "" : ": "; s += message; }
         if (!fallback_suggestion.empty()) s += " (suggestion: " + fallback_suggestion + ")";
-        if (!task_id.empty()) s += " [task: " + task_id + "]";
+        if (!task_id.empty()) s += " [task: " + task_id + (task_status.empty() ? "" : ", " + task_status) + "]";
         if (!request_id.empty()) s += " [request id: " + request_id + "]";
         return s;
     }

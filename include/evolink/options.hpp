@@ -66,6 +66,10 @@ struct client_options {
     /// Allow http:// base URLs (a TLS-terminating proxy on loopback, tests).
     /// Off: an http:// base URL is refused at construction.
     bool allow_insecure_http = false;
+    /// Accept callback URLs on loopback or private networks (and plain http
+    /// there): for tests against the fake server and local development only.
+    /// The real service refuses such URLs.
+    bool allow_private_callback_urls = false;
     tls_options tls{};
 
     std::chrono::milliseconds connect_timeout{10'000};   ///< DNS + TCP connect

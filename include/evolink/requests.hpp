@@ -100,6 +100,13 @@ struct generic_request {
     bool operator==(const generic_request&) const = default;
 };
 
+/// What validate() may relax. Only for tests and local development.
+struct validation_options {
+    /// Accept callback URLs on loopback and private networks (the fake
+    /// server delivers callbacks to loopback); the real service refuses them.
+    bool allow_private_callback_urls = false;
+};
+
 namespace detail {
 
 template <class T>
@@ -108,9 +115,9 @@ void put(boost::json::object& o, std::string_view key, const std::optional<T>& v
     if (v) o[key] = *v;
 }
 
-EVOLINK_INLINE check_result check_optional_callback(const std::optional<std::string>& url)
+EVOLINK_INLINE check_result check_optional_callback(const std::optional<std::string>& url, const validation_options& v)
 {
-    return url ? check_callback_url(*url) : std::nullopt;
+    return url ? check_callback_url(*url, v.allow_private_callback_urls) : std::nullopt;
 }
 
 } // namespace detail
@@ -120,23 +127,23 @@ EVOLINK_INLINE check_result check_optional_callback(const std::optional<std::str
 // `param` names the field and whose `message` says what is wrong and what is
 // allowed. The error code that goes with it is errc::invalid_request.
 
-EVOLINK_INLINE std::optional<diagnostics> validate(const text_to_image& r)
+EVOLINK_INLINE std::optional<diagnostics> validate(const text_to_image& r, const validation_options& v = {})
 {
     if (auto e = detail::check_prompt(r.prompt)) return e;
     if (r.size) if (auto e = detail::check_size(*r.size)) return e;
     if (r.n) if (auto e = detail::check_range("n", *r.n, 1, 4)) return e;
-    return detail::check_optional_callback(r.callback_url);
+    return detail::check_optional_callback(r.callback_url, v);
 }
 
-EVOLINK_INLINE std::optional<diagnostics> validate(const image_to_image& r)
+EVOLINK_INLINE std::optional<diagnostics> validate(const image_to_image& r, const validation_options& v = {})
 {
     if (auto e = detail::check_prompt(r.prompt)) return e;
     if (auto e = detail::check_image_urls(r.image_urls, 1, 2)) return e;
     if (r.n) if (auto e = detail::check_range("n", *r.n, 1, 4)) return e;
-    return detail::check_optional_callback(r.callback_url);
+    return detail::check_optional_callback(r.callback_url, v);
 }
 
-EVOLINK_INLINE std::optional<diagnostics> validate(const image_to_video& r)
+EVOLINK_INLINE std::optional<diagnostics> validate(const image_to_video& r, const validation_options& v = {})
 {
     if (auto e = detail::check_prompt(r.prompt)) return e;
     if (r.image_url.empty())
@@ -144,20 +151,20 @@ EVOLINK_INLINE std::optional<diagnostics> validate(const image_to_video& r)
     if (auto e = detail::check_image_url("image_url", r.image_url)) return e;
     if (r.duration) if (auto e = detail::check_duration(*r.duration)) return e;
     if (r.quality) if (auto e = detail::check_quality(*r.quality)) return e;
-    return detail::check_optional_callback(r.callback_url);
+    return detail::check_optional_callback(r.callback_url, v);
 }
 
-EVOLINK_INLINE std::optional<diagnostics> validate(const text_to_video& r)
+EVOLINK_INLINE std::optional<diagnostics> validate(const text_to_video& r, const validation_options& v = {})
 {
     if (auto e = detail::check_prompt(r.prompt)) return e;
     if (r.quality) if (auto e = detail::check_quality(*r.quality)) return e;
     if (r.aspect_ratio)
         if (auto e = detail::check_aspect_ratio(*r.aspect_ratio, r.quality.value_or("720p"))) return e;
     if (r.duration) if (auto e = detail::check_duration(*r.duration)) return e;
-    return detail::check_optional_callback(r.callback_url);
+    return detail::check_optional_callback(r.callback_url, v);
 }
 
-EVOLINK_INLINE std::optional<diagnostics> validate(const generic_request& r)
+EVOLINK_INLINE std::optional<diagnostics> validate(const generic_request& r, const validation_options& v = {})
 {
     if (r.model.empty()) return detail::invalid("model", "is empty; allowed: a model name like \"wan2.6-text-to-video\"");
     bool path_ok = r.endpoint.starts_with("/v1/") &&
@@ -175,7 +182,7 @@ EVOLINK_INLINE std::optional<diagnostics> validate(const generic_request& r)
                                                 "; allowed: no \"model\" in fields, or the same value");
     if (auto it = r.fields.find("callback_url"); it != r.fields.end()) {
         if (!it->value().is_string()) return detail::invalid("callback_url", "is not a string; allowed: an https URL");
-        return detail::check_callback_url(it->value().get_string());
+        return detail::check_callback_url(it->value().get_string(), v.allow_private_callback_urls);
     }
     return std::nullopt;
 }

@@ -211,8 +211,10 @@ public:
 
     /// Sends one request and reads its answer. A non-2xx status is not an
     /// error here: the caller reads status and body. `body` empty: no body.
+    /// `authorize`: send the API key (false for URLs that are not the API's:
+    /// result files, callback deliveries).
     asio::awaitable<outcome<http_result>> request(const origin& o, http::verb method, std::string target,
-                                                  std::string body)
+                                                  std::string body, bool authorize = true)
     {
         auto self = shared_from_this(); // keep the pools alive across suspensions
         auto& pool = pool_for(o);
@@ -225,7 +227,7 @@ public:
 
         http::request<http::string_body> req{method, o.path + target, 11};
         req.set(http::field::host, o.host_header);
-        req.set(http::field::authorization, "Bearer " + opts_.api_key);
+        if (authorize) req.set(http::field::authorization, "Bearer " + opts_.api_key);
         req.set(http::field::user_agent, opts_.user_agent);
         req.set(http::field::accept, "application/json");
         req.keep_alive(true);

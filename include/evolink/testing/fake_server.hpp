@@ -17,6 +17,8 @@
 
 #include <evolink/detail/checks.hpp>
 #include <evolink/detail/config.hpp>
+#include <evolink/detail/http_server.hpp>
+#include <evolink/detail/transport.hpp>
 #include <evolink/options.hpp>
 #include <evolink/requests.hpp>
 #include <evolink/task.hpp>
@@ -37,6 +39,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <boost/url/parse.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -67,6 +70,12 @@ struct task_script {
     /// 0: every GET of the task advances it one step (deterministic, fast).
     /// Otherwise the task advances one step per interval, whatever the GETs.
     std::chrono::milliseconds step_interval{0};
+
+    // Callbacks, for tasks created with a callback_url (delivered when the
+    // task reaches its terminal state, like EvoLink: POST of the task JSON).
+    bool callback_lost = false;                  ///< never deliver it
+    std::chrono::milliseconds callback_delay{0}; ///< wait this long before the first attempt
+    int callback_duplicates = 0;                 ///< deliver it this many extra times
 };
 
 /// A canned answer for the next request(s) that match.
@@ -102,6 +111,17 @@ struct fake_server_options {
     std::vector<std::string> extra_models{"wan2.6-text-to-video", "wan2.6-image-to-video",
                                           "wan2.6-image-to-video-flash"};
     std::size_t max_request_body = 1024 * 1024; ///< larger bodies get 413
+
+    /// Deliver callbacks to the tasks' callback_url. The fake accepts
+    /// callback URLs on loopback (plain http there too); the real service
+    /// does not.
+    bool deliver_callbacks = true;
+    /// CA to trust for https callback URLs (the receiver's certificate).
+    std::string callback_ca_pem{};
+    std::chrono::milliseconds callback_timeout{10'000};
+    /// After a non-2xx answer (or no answer), retry after these delays.
+    std::vector<std::chrono::milliseconds> callback_retry_delays{std::chrono::seconds(1), std::chrono::seconds(2),
+                                                                 std::chrono::seconds(4)};
 };
 
 namespace detail {
@@ -120,15 +140,18 @@ struct fake_task {
     double credits = 1;
     task_script script;
     std::size_t step = 0;
+    std::string callback_url;
+    bool callback_started = false;
     std::chrono::steady_clock::time_point born = std::chrono::steady_clock::now();
 };
 
-using fake_response = http::response<http::string_body>;
+using evolink::detail::server_request;
+using evolink::detail::server_response;
 
 class fake_server_state : public std::enable_shared_from_this<fake_server_state> {
 public:
     fake_server_state(asio::strand<asio::any_io_executor> s, fake_server_options o)
-        : strand(std::move(s)), opts(std::move(o)), ctx(ssl::context::tls_server), acceptor(strand)
+        : strand(std::move(s)), opts(std::move(o))
     {
     }
 
@@ -137,128 +160,82 @@ public:
     test_certificates certs;
     std::string base_url;
     unsigned short port = 0;
+    std::shared_ptr<evolink::detail::http_listener> listener;
 
     mutable std::mutex mutex; // guards the three containers below
     std::deque<task_script> scripts;
     std::deque<canned_response> canned;
     std::vector<recorded_request> recorded;
-    std::atomic<std::size_t> connections{0}, handshakes{0}, tasks_created{0};
+    std::atomic<std::size_t> tasks_created{0}, callback_attempts{0}, callbacks_delivered{0};
 
     void start()
     {
+        std::shared_ptr<ssl::context> ctx;
         if (opts.tls) {
             certs = opts.certificates ? *opts.certificates : test_certificates::generate();
-            ctx.use_certificate_chain(asio::buffer(certs.cert_pem));
-            ctx.use_private_key(asio::buffer(certs.key_pem), ssl::context::pem);
+            ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+            ctx->use_certificate_chain(asio::buffer(certs.cert_pem));
+            ctx->use_private_key(asio::buffer(certs.key_pem), ssl::context::pem);
         }
+        evolink::detail::http_server_limits limits;
+        limits.max_body = opts.max_request_body;
+        limits.max_header = 16 * 1024;
+        std::weak_ptr<fake_server_state> weak = shared_from_this();
+        listener = std::make_shared<evolink::detail::http_listener>(
+            strand, ctx,
+            [weak](server_request& req) -> asio::awaitable<server_response> {
+                auto self = weak.lock();
+                if (!self) return fail_fast();
+                return self->handle(self, req);
+            },
+            limits);
         tcp::endpoint ep(asio::ip::make_address(opts.address), opts.port);
-        acceptor.open(ep.protocol());
-        acceptor.set_option(tcp::acceptor::reuse_address(true));
-        acceptor.bind(ep);
-        acceptor.listen();
-        port = acceptor.local_endpoint().port();
+        listener->listen(ep);
+        port = listener->port();
         std::string host = ep.address().is_v6() ? "[" + opts.address + "]" : opts.address;
         base_url = std::string(opts.tls ? "https://" : "http://") + host + ":" + std::to_string(port);
-        asio::co_spawn(strand, accept_loop(shared_from_this()), asio::detached);
     }
 
     void stop()
     {
         stopped_ = true;
-        boost::system::error_code ignored;
-        acceptor.close(ignored);
-        close_connections();
+        listener->stop();
+        for (auto* t : timers_) t->cancel();
+        if (callbacks_) callbacks_->close_idle();
     }
 
     void close_connections()
     {
-        boost::system::error_code ignored;
-        for (auto& [id, sock] : live_) {
-            sock->shutdown(tcp::socket::shutdown_both, ignored);
-            sock->close(ignored);
-        }
+        listener->close_connections();
         for (auto* t : timers_) t->cancel();
     }
 
 private:
     static constexpr auto tuple = asio::as_tuple(asio::use_awaitable_t<asio::any_io_executor>{});
 
-    asio::awaitable<void> accept_loop(std::shared_ptr<fake_server_state> self)
+    static asio::awaitable<server_response> fail_fast() { co_return evolink::detail::plain_response(503, "{}"); }
+
+    /// Sleeps on the strand; false when the server stopped meanwhile.
+    asio::awaitable<bool> sleep(std::chrono::steady_clock::duration d)
     {
-        while (!stopped_) {
-            auto [ec, sock] = co_await acceptor.async_accept(tuple);
-            if (ec) {
-                if (stopped_ || ec == asio::error::operation_aborted) co_return;
-                continue;
-            }
-            ++connections;
-            asio::co_spawn(strand, session(self, std::move(sock)), asio::detached);
-        }
+        asio::steady_timer timer(strand, d);
+        timers_.insert(&timer);
+        co_await timer.async_wait(tuple);
+        timers_.erase(&timer);
+        co_return !stopped_;
     }
 
-    // Every error ends the session quietly: the client side is what is tested.
-    asio::awaitable<void> session(std::shared_ptr<fake_server_state> self, tcp::socket sock)
+    asio::awaitable<server_response> handle(std::shared_ptr<fake_server_state> self, server_request& req)
     {
-        auto id = next_session_++;
-        try {
-            beast::tcp_stream tcp_stream(std::move(sock));
-            if (opts.tls) {
-                beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), ctx);
-                live_[id] = &beast::get_lowest_layer(stream).socket();
-                beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(10));
-                auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, tuple);
-                if (!ec) {
-                    ++handshakes;
-                    co_await serve(stream);
-                }
-            } else {
-                live_[id] = &tcp_stream.socket();
-                co_await serve(tcp_stream);
-            }
-        } catch (const std::exception&) {
-        }
-        live_.erase(id);
+        record(req);
+        std::chrono::milliseconds delay{0};
+        auto res = answer(req, delay);
+        if (delay.count() > 0 && !co_await sleep(delay)) res.keep_alive(false);
         (void)self;
+        co_return res;
     }
 
-    template <class Stream>
-    asio::awaitable<void> serve(Stream& stream)
-    {
-        beast::flat_buffer buffer;
-        for (;;) {
-            http::request_parser<http::string_body> parser;
-            parser.body_limit(opts.max_request_body);
-            beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(60));
-            auto [ec, n] = co_await http::async_read(stream, buffer, parser, tuple);
-            bool close = false;
-            fake_response res;
-            if (ec == http::error::body_limit) {
-                res = error_response(413, "request_too_large_error", "", "request body too large", "413");
-                close = true;
-            } else if (ec) {
-                co_return;
-            } else {
-                auto req = parser.release();
-                record(req);
-                close = !req.keep_alive();
-                std::chrono::milliseconds delay{0};
-                res = handle(req, close, delay);
-                if (delay.count() > 0) {
-                    asio::steady_timer timer(strand, delay);
-                    timers_.insert(&timer);
-                    co_await timer.async_wait(tuple);
-                    timers_.erase(&timer);
-                    if (stopped_) co_return;
-                }
-            }
-            res.keep_alive(!close);
-            res.prepare_payload();
-            auto [wec, wn] = co_await http::async_write(stream, res, tuple);
-            if (wec || close) co_return;
-        }
-    }
-
-    void record(const http::request<http::string_body>& req)
+    void record(const server_request& req)
     {
         recorded_request r;
         r.method = std::string(req.method_string());
@@ -273,19 +250,17 @@ private:
         recorded.push_back(std::move(r));
     }
 
-    fake_response make(unsigned status, std::string body, std::string content_type = "application/json")
+    server_response make(unsigned status, std::string body, std::string content_type = "application/json")
     {
-        fake_response res{static_cast<http::status>(status), 11};
+        auto res = evolink::detail::plain_response(status, std::move(body), std::move(content_type));
         res.set(http::field::server, "evolink-fake");
-        if (!content_type.empty()) res.set(http::field::content_type, content_type);
         res.set("X-Request-Id", "fake-req-" + std::to_string(++request_ids_));
-        res.body() = std::move(body);
         return res;
     }
 
     /// EvoLink's error envelope. `code` is sent as an integer when numeric.
-    fake_response error_response(unsigned status, std::string type, std::string param, std::string message,
-                                 std::string code)
+    server_response error_response(unsigned status, std::string type, std::string param, std::string message,
+                                   std::string code)
     {
         boost::json::object e{{"message", message}, {"type", type}};
         if (!code.empty() && code.find_first_not_of("0123456789") == std::string::npos) e["code"] = std::stoi(code);
@@ -294,7 +269,7 @@ private:
         return make(status, boost::json::serialize(boost::json::object{{"error", std::move(e)}}));
     }
 
-    std::optional<canned_response> take_canned(const http::request<http::string_body>& req)
+    std::optional<canned_response> take_canned(const server_request& req)
     {
         std::lock_guard lock(mutex);
         for (auto it = canned.begin(); it != canned.end(); ++it) {
@@ -308,14 +283,13 @@ private:
         return std::nullopt;
     }
 
-    fake_response handle(const http::request<http::string_body>& req, bool& close, std::chrono::milliseconds& delay)
+    server_response answer(const server_request& req, std::chrono::milliseconds& delay)
     {
         std::string_view target(req.target());
         if (auto c = take_canned(req)) {
-            auto res = make(c->status, c->body, c->content_type);
-            res.erase("X-Request-Id"); // canned answers carry only the headers they name
-            for (auto& [k, v] : c->headers) res.set(k, v);
-            if (c->close_connection) close = true;
+            auto res = evolink::detail::plain_response(c->status, c->body, c->content_type);
+            for (auto& [k, v] : c->headers) res.set(k, v); // canned answers carry only the headers they name
+            if (c->close_connection) res.keep_alive(false);
             delay = c->delay;
             return res;
         }
@@ -340,13 +314,14 @@ private:
     {
         R r;
         if (auto e = from_json(body, r)) return e;
-        if (auto e = validate(r)) return e;
+        if (auto e = validate(r, validation_options{opts.deliver_callbacks})) return e;
         if constexpr (requires { r.n; }) t.results = r.n.value_or(1);
         if constexpr (requires { r.duration; }) t.video_duration = r.duration.value_or(5);
+        if (r.callback_url) t.callback_url = *r.callback_url;
         return std::nullopt;
     }
 
-    fake_response create(const std::string& text, bool videos)
+    server_response create(const std::string& text, bool videos)
     {
         boost::system::error_code ec;
         auto v = boost::json::parse(text, ec);
@@ -366,8 +341,10 @@ private:
         else if (t.model == text_to_video::model) bad = typed_check<text_to_video>(body, t), video_model = true;
         else if (std::find(opts.extra_models.begin(), opts.extra_models.end(), t.model) != opts.extra_models.end()) {
             video_model = t.model.find("video") != std::string::npos;
-            if (auto* cb = body.if_contains("callback_url"); cb && cb->is_string())
-                bad = evolink::detail::check_callback_url(cb->get_string());
+            if (auto* cb = body.if_contains("callback_url"); cb && cb->is_string()) {
+                bad = evolink::detail::check_callback_url(cb->get_string(), opts.deliver_callbacks);
+                t.callback_url = std::string(cb->get_string());
+            }
         } else {
             return error_response(404, "not_found_error", "model", "model " + t.model + " not found", "404");
         }
@@ -391,11 +368,25 @@ private:
         }
         ++tasks_created;
         auto json = task_json(t);
-        tasks_[t.id] = std::move(t);
+        auto id = t.id;
+        auto& stored = tasks_[id] = std::move(t);
+        if (stored.script.step_interval.count() > 0) maybe_call_back(stored);
         return make(200, boost::json::serialize(json));
     }
 
-    fake_response get_task(const std::string& id)
+    std::size_t current_step(fake_task& t, bool polled)
+    {
+        std::size_t last = t.script.progress.size() + 1;
+        if (t.script.step_interval.count() > 0) {
+            auto elapsed = std::chrono::steady_clock::now() - t.born;
+            t.step = std::min<std::size_t>(last, static_cast<std::size_t>(elapsed / t.script.step_interval));
+        } else if (polled) {
+            t.step = std::min(last, t.step + 1);
+        }
+        return t.step;
+    }
+
+    server_response get_task(const std::string& id)
     {
         if (!well_formed(id))
             return error_response(400, "invalid_request_error", "task_id", "invalid task id: " + id, "invalid_task_id");
@@ -403,14 +394,67 @@ private:
         if (it == tasks_.end())
             return error_response(404, "not_found_error", "task_id", "task not found or expired", "404");
         auto& t = it->second;
-        std::size_t last = t.script.progress.size() + 1;
-        if (t.script.step_interval.count() > 0) {
-            auto elapsed = std::chrono::steady_clock::now() - t.born;
-            t.step = std::min<std::size_t>(last, static_cast<std::size_t>(elapsed / t.script.step_interval));
-        } else {
-            t.step = std::min(last, t.step + 1);
-        }
+        current_step(t, true);
+        if (t.script.step_interval.count() == 0 && t.step == t.script.progress.size() + 1) maybe_call_back(t);
         return make(200, boost::json::serialize(task_json(t)));
+    }
+
+    /// Starts the delivery of a task's callback (once per task).
+    void maybe_call_back(fake_task& t)
+    {
+        if (t.callback_url.empty() || t.callback_started || !opts.deliver_callbacks || t.script.callback_lost) return;
+        t.callback_started = true;
+        asio::co_spawn(strand, deliver(shared_from_this(), t.id), asio::detached);
+    }
+
+    asio::awaitable<void> deliver(std::shared_ptr<fake_server_state> self, std::string id)
+    {
+        auto& first = tasks_.at(id);
+        auto script = first.script;
+        auto url = first.callback_url;
+        // Wait for the terminal state (time-driven tasks), then the chosen delay.
+        if (script.step_interval.count() > 0) {
+            auto done_at = first.born + script.step_interval * static_cast<int>(script.progress.size() + 1);
+            if (!co_await sleep(done_at - std::chrono::steady_clock::now())) co_return;
+        }
+        if (script.callback_delay.count() > 0 && !co_await sleep(script.callback_delay)) co_return;
+
+        std::string why;
+        auto parsed = boost::urls::parse_uri(url);
+        auto origin = evolink::detail::parse_origin(url, true, why);
+        if (!origin || !parsed) co_return;
+        std::string target = std::string(parsed->encoded_path());
+        if (target.empty()) target = "/";
+        if (parsed->has_query()) target += "?" + std::string(parsed->encoded_query());
+        if (!callbacks_) {
+            client_options co;
+            co.api_key = "unused";
+            co.allow_insecure_http = true;
+            co.request_timeout = opts.callback_timeout;
+            co.tls.use_system_store = false;
+            co.tls.ca_pem = opts.callback_ca_pem;
+            diagnostics ignored;
+            callbacks_ = std::make_shared<evolink::detail::transport>(
+                asio::any_io_executor(strand), co, evolink::detail::make_tls_context(co.tls, ignored));
+        }
+        auto transport = callbacks_;
+        auto& t = tasks_.at(id);
+        current_step(t, false);
+        std::string body = boost::json::serialize(task_json(t));
+        bool delivered = false;
+        for (std::size_t attempt = 0; !delivered && !stopped_; ++attempt) {
+            ++callback_attempts;
+            auto r = co_await transport->request(*origin, http::verb::post, target, body, false);
+            delivered = !r.ec && r.value.status >= 200 && r.value.status < 300;
+            if (delivered) ++callbacks_delivered;
+            if (delivered || attempt >= opts.callback_retry_delays.size()) break;
+            if (!co_await sleep(opts.callback_retry_delays[attempt])) co_return;
+        }
+        for (int i = 0; i < script.callback_duplicates && !stopped_; ++i) {
+            ++callback_attempts;
+            co_await transport->request(*origin, http::verb::post, target, body, false);
+        }
+        (void)self;
     }
 
     boost::json::object task_json(const fake_task& t) const
@@ -451,14 +495,13 @@ private:
         return o;
     }
 
-    fake_response result_file(const http::request<http::string_body>& req, std::string_view target)
+    server_response result_file(const server_request& req, std::string_view target)
     {
-        // /results/{task id}/{index}.{png|mp4}, served for completed tasks only.
+        // /results/{task id}/{index}.{png|mp4}, served for known tasks.
         auto rest = target.substr(std::string_view("/results/").size());
         auto slash = rest.find('/');
         auto it = slash == std::string_view::npos ? tasks_.end() : tasks_.find(std::string(rest.substr(0, slash)));
-        if (req.method() != http::verb::get || it == tasks_.end())
-            return make(404, "not found", "text/plain");
+        if (req.method() != http::verb::get || it == tasks_.end()) return make(404, "not found", "text/plain");
         bool video = target.ends_with(".mp4");
         std::string bytes = video ? std::string("\0\0\0\x18" "ftypmp42\0\0\0\0mp42isom", 24)
                                   : std::string("\x89PNG\r\n\x1a\n", 8);
@@ -490,14 +533,11 @@ private:
         return s;
     }
 
-    ssl::context ctx;
-    tcp::acceptor acceptor;
     bool stopped_ = false;
-    std::uint64_t next_session_ = 0;
     std::uint64_t request_ids_ = 0;
-    std::map<std::uint64_t, tcp::socket*> live_;
     std::set<asio::steady_timer*> timers_;
     std::map<std::string, fake_task> tasks_;
+    std::shared_ptr<evolink::detail::transport> callbacks_;
     std::mt19937 rng_{std::random_device{}()};
 };
 
@@ -532,6 +572,7 @@ public:
         o.base_url = st_->base_url;
         o.files_base_url = st_->base_url;
         o.allow_insecure_http = !st_->opts.tls;
+        o.allow_private_callback_urls = st_->opts.deliver_callbacks;
         o.tls.use_system_store = false;
         o.tls.ca_pem = st_->certs.ca_pem;
         return o;
@@ -565,9 +606,13 @@ public:
         return n;
     }
     /// TCP connections accepted, and TLS handshakes that succeeded.
-    std::size_t connections() const noexcept { return st_->connections; }
-    std::size_t handshakes() const noexcept { return st_->handshakes; }
+    std::size_t connections() const noexcept { return st_->listener->connections(); }
+    std::size_t handshakes() const noexcept { return st_->listener->handshakes(); }
     std::size_t tasks_created() const noexcept { return st_->tasks_created; }
+    /// Callback POSTs sent (retries and duplicates included), and those
+    /// answered 2xx the first time round.
+    std::size_t callback_attempts() const noexcept { return st_->callback_attempts; }
+    std::size_t callbacks_delivered() const noexcept { return st_->callbacks_delivered; }
 
     /// Closes every open connection but keeps listening: clients see their
     /// kept-alive connections dropped, as servers do after an idle timeout.
