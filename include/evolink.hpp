@@ -5,11 +5,13 @@
 #ifndef EVOLINK_HPP
 #define EVOLINK_HPP
 
+#include <evolink/callback_receiver.hpp>
 #include <evolink/client.hpp>
 #include <evolink/error.hpp>
 #include <evolink/options.hpp>
 #include <evolink/requests.hpp>
 #include <evolink/task.hpp>
+#include <evolink/wait.hpp>
 #include <evolink/testing/fake_server.hpp>
 
 #endif

@@ -13,11 +13,14 @@
 #include <evolink/detail/api_error.hpp>
 #include <evolink/detail/async.hpp>
 #include <evolink/detail/config.hpp>
+#include <evolink/detail/task_ops.hpp>
 #include <evolink/detail/transport.hpp>
+#include <evolink/callback_receiver.hpp>
 #include <evolink/error.hpp>
 #include <evolink/options.hpp>
 #include <evolink/requests.hpp>
 #include <evolink/task.hpp>
+#include <evolink/wait.hpp>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
@@ -29,9 +32,6 @@
 #include <string_view>
 
 namespace evolink {
-
-template <class Token>
-concept completion_token_not_diagnostics = !std::same_as<std::decay_t<Token>, diagnostics>;
 
 class client {
 public:
@@ -130,6 +130,90 @@ public:
         return start_get(task_id, &diag, std::forward<Token>(token));
     }
 
+    /// Waits until a task finishes: reads it on a paced schedule (see
+    /// poll_policy), reports progress, and, when `opts.callbacks` is set,
+    /// races the receiver's callback (confirmed by a GET) against slower
+    /// polling. Resumes from a bare id (after a crash or a timeout).
+    ///
+    /// Handler: `void(evolink::error_code, evolink::task)`. Completed: no
+    /// error, the task with its result URLs. Failed: errc::task_failed, the
+    /// diagnostics carry EvoLink's task error code, message and `retryable`.
+    /// Cancelled: errc::task_cancelled. Deadline: errc::deadline_exceeded with
+    /// the task id and the last status seen (the remote task goes on). A
+    /// transient failure of one read (network, timeout, 408, 429, 5xx) does not
+    /// end the wait; any other error does. In callback and as_tuple form the
+    /// task last seen is passed along with an error.
+    /// Cancellation: terminal, partial and total, at once, wherever the wait
+    /// is (sleeping, reading, waiting for a callback); nothing stays pending.
+    /// The remote task is not cancelled.
+    /// Lifetimes: `task_id` and `opts` are copied; `opts.callbacks` and `diag`
+    /// must outlive the operation. Progress callbacks run on the client's strand.
+    template <completion_token_not_diagnostics Token = default_token>
+    auto wait(std::string_view task_id, wait_options opts = {}, Token&& token = {})
+    {
+        return start_wait(task_id, std::nullopt, std::move(opts), nullptr, std::forward<Token>(token));
+    }
+    template <class Token = default_token>
+    auto wait(std::string_view task_id, wait_options opts, diagnostics& diag, Token&& token = {})
+    {
+        return start_wait(task_id, std::nullopt, std::move(opts), &diag, std::forward<Token>(token));
+    }
+    /// The same, starting from a task already read (no immediate re-read).
+    template <completion_token_not_diagnostics Token = default_token>
+    auto wait(const task& t, wait_options opts = {}, Token&& token = {})
+    {
+        return start_wait(t.id, t, std::move(opts), nullptr, std::forward<Token>(token));
+    }
+    template <class Token = default_token>
+    auto wait(const task& t, wait_options opts, diagnostics& diag, Token&& token = {})
+    {
+        return start_wait(t.id, t, std::move(opts), &diag, std::forward<Token>(token));
+    }
+
+    /// Submits `req`, then waits for the task: one call from request to
+    /// finished task. `opts.on_submitted` receives the created task first (store
+    /// its id to resume with wait(id)). With `opts.callbacks`, the request's
+    /// callback_url is set to the receiver's (unless it already has one).
+    ///
+    /// Handler: `void(evolink::error_code, evolink::task)`; errors as submit,
+    /// then as wait. Cancellation: as submit while submitting (a written
+    /// request may have created a task: its id was given to on_submitted if
+    /// the answer arrived), then as wait. Lifetimes: as submit and wait.
+    template <request R, completion_token_not_diagnostics Token = default_token>
+    auto generate(const R& req, wait_options opts = {}, Token&& token = {})
+    {
+        return start_generate(req, std::move(opts), nullptr, std::forward<Token>(token));
+    }
+    template <request R, class Token = default_token>
+    auto generate(const R& req, wait_options opts, diagnostics& diag, Token&& token = {})
+    {
+        return start_generate(req, std::move(opts), &diag, std::forward<Token>(token));
+    }
+
+    /// generate() for image requests (text_to_image, image_to_image).
+    template <image_request R, completion_token_not_diagnostics Token = default_token>
+    auto image(const R& req, wait_options opts = {}, Token&& token = {})
+    {
+        return start_generate(req, std::move(opts), nullptr, std::forward<Token>(token));
+    }
+    template <image_request R, class Token = default_token>
+    auto image(const R& req, wait_options opts, diagnostics& diag, Token&& token = {})
+    {
+        return start_generate(req, std::move(opts), &diag, std::forward<Token>(token));
+    }
+
+    /// generate() for video requests (image_to_video, text_to_video).
+    template <video_request R, completion_token_not_diagnostics Token = default_token>
+    auto video(const R& req, wait_options opts = {}, Token&& token = {})
+    {
+        return start_generate(req, std::move(opts), nullptr, std::forward<Token>(token));
+    }
+    template <video_request R, class Token = default_token>
+    auto video(const R& req, wait_options opts, diagnostics& diag, Token&& token = {})
+    {
+        return start_generate(req, std::move(opts), &diag, std::forward<Token>(token));
+    }
+
     /// Connections opened so far (each one a TCP connect and, for https, a
     /// TLS handshake). Read it on the client's executor.
     std::size_t connections_opened() const noexcept { return core_->connections_opened(); }
@@ -142,7 +226,7 @@ private:
         std::string body = invalid ? std::string() : boost::json::serialize(to_json(req));
         auto body_fn = [core = core_, origin = api_, path = std::string(endpoint_of(req)), body = std::move(body),
                         invalid = std::move(invalid)]() mutable {
-            return run_post(std::move(core), std::move(origin), std::move(path), std::move(body), std::move(invalid));
+            return detail::post_task(std::move(core), std::move(origin), std::move(path), std::move(body), std::move(invalid));
         };
         return detail::start<task>(std::forward<Token>(token), diag, core_->strand(), std::move(body_fn));
     }
@@ -151,36 +235,72 @@ private:
     auto start_get(std::string_view task_id, diagnostics* diag, Token&& token)
     {
         auto invalid = detail::check_task_id(task_id);
-        auto body_fn = [core = core_, origin = api_, target = "/v1/tasks/" + std::string(task_id),
-                        invalid = std::move(invalid), id = std::string(task_id)]() mutable {
-            return run_get(std::move(core), std::move(origin), std::move(target), std::move(invalid), std::move(id));
+        auto body_fn = [core = core_, origin = api_, invalid = std::move(invalid), id = std::string(task_id)]() mutable {
+            return detail::read_task(std::move(core), std::move(origin), std::move(id), std::move(invalid));
         };
         return detail::start<task>(std::forward<Token>(token), diag, core_->strand(), std::move(body_fn));
     }
 
-    static boost::asio::awaitable<detail::outcome<task>> run_post(std::shared_ptr<detail::transport> core,
-                                                                  detail::origin origin, std::string path,
-                                                                  std::string body, std::optional<diagnostics> invalid)
+    template <class Token>
+    auto start_wait(std::string_view task_id, std::optional<task> known, wait_options opts, diagnostics* diag,
+                    Token&& token)
     {
-        if (invalid) {
-            core->log(log_level::debug, "request refused before sending: " + invalid->message);
-            co_return detail::failure<task>(make_error_code(errc::invalid_request), std::move(*invalid));
-        }
-        auto r = co_await core->request(origin, boost::beast::http::verb::post, std::move(path), std::move(body));
-        auto t = detail::task_outcome(std::move(r), core->options().api_key);
-        if (!t.ec) core->log(log_level::info, "created task " + t.value.id + " (" + t.value.model + ")");
-        co_return t;
+        auto invalid = detail::check_task_id(task_id);
+        auto body_fn = [core = core_, origin = api_, id = std::string(task_id), known = std::move(known),
+                        opts = std::move(opts), invalid = std::move(invalid)]() mutable {
+            return run_wait_checked(std::move(core), std::move(origin), std::move(id), std::move(known), std::move(opts),
+                                    std::move(invalid));
+        };
+        return detail::start<task>(std::forward<Token>(token), diag, core_->strand(), std::move(body_fn));
     }
 
-    static boost::asio::awaitable<detail::outcome<task>> run_get(std::shared_ptr<detail::transport> core,
-                                                                 detail::origin origin, std::string target,
-                                                                 std::optional<diagnostics> invalid, std::string id)
+    template <class R, class Token>
+    auto start_generate(const R& original, wait_options opts, diagnostics* diag, Token&& token)
+    {
+        const R* req = &original;
+        std::optional<R> with_callback;
+        if (opts.callbacks) {
+            // Callbacks expected: the request must name the receiver's URL.
+            with_callback = original;
+            if constexpr (requires { original.callback_url; }) {
+                if (!with_callback->callback_url) with_callback->callback_url = opts.callbacks->callback_url();
+            } else {
+                if (!with_callback->fields.contains("callback_url"))
+                    with_callback->fields["callback_url"] = opts.callbacks->callback_url();
+            }
+            req = &*with_callback;
+        }
+        auto invalid = validate(*req, validation_options{core_->options().allow_private_callback_urls});
+        std::string body = invalid ? std::string() : boost::json::serialize(to_json(*req));
+        auto body_fn = [core = core_, origin = api_, path = std::string(endpoint_of(*req)), body = std::move(body),
+                        invalid = std::move(invalid), opts = std::move(opts)]() mutable {
+            return run_generate(std::move(core), std::move(origin), std::move(path), std::move(body), std::move(invalid),
+                                std::move(opts));
+        };
+        return detail::start<task>(std::forward<Token>(token), diag, core_->strand(), std::move(body_fn));
+    }
+
+    static boost::asio::awaitable<detail::outcome<task>> run_generate(std::shared_ptr<detail::transport> core,
+                                                                      detail::origin origin, std::string path,
+                                                                      std::string body, std::optional<diagnostics> invalid,
+                                                                      wait_options opts)
+    {
+        auto created = co_await detail::post_task(core, origin, std::move(path), std::move(body), std::move(invalid));
+        if (created.ec) co_return created;
+        if (opts.on_submitted) opts.on_submitted(created.value);
+        auto id = created.value.id;
+        co_return co_await detail::wait_for_task(std::move(core), std::move(origin), std::move(id),
+                                                 std::move(created.value), std::move(opts));
+    }
+
+    static boost::asio::awaitable<detail::outcome<task>> run_wait_checked(std::shared_ptr<detail::transport> core,
+                                                                          detail::origin origin, std::string id,
+                                                                          std::optional<task> known, wait_options opts,
+                                                                          std::optional<diagnostics> invalid)
     {
         if (invalid) co_return detail::failure<task>(make_error_code(errc::invalid_request), std::move(*invalid));
-        auto r = co_await core->request(origin, boost::beast::http::verb::get, std::move(target), {});
-        auto t = detail::task_outcome(std::move(r), core->options().api_key);
-        if (t.ec && t.diag.task_id.empty()) t.diag.task_id = std::move(id);
-        co_return t;
+        co_return co_await detail::wait_for_task(std::move(core), std::move(origin), std::move(id), std::move(known),
+                                                 std::move(opts));
     }
 
     std::shared_ptr<detail::transport> core_;

@@ -400,6 +400,14 @@ concept request = requires(const R& r) {
     { endpoint_of(r) } -> std::convertible_to<std::string_view>;
 };
 
+/// Typed requests for the images endpoint (client::image accepts them).
+template <class R>
+concept image_request = request<R> && requires { requires R::endpoint == endpoints::images; };
+
+/// Typed requests for the videos endpoint (client::video accepts them).
+template <class R>
+concept video_request = request<R> && requires { requires R::endpoint == endpoints::videos; };
+
 } // namespace evolink
 
 #endif

@@ -20,6 +20,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <concepts>
 #include <exception>
 #include <memory>
 #include <type_traits>
@@ -126,6 +127,11 @@ struct throwing_initiation {
 };
 
 } // namespace detail
+
+/// Any completion token but a diagnostics object (which selects the
+/// overloads that report diagnostics).
+template <class Token>
+concept completion_token_not_diagnostics = !std::same_as<std::decay_t<Token>, diagnostics>;
 
 /// A completion token adapter: the operation completes with
 /// `(std::exception_ptr, T)` instead of `(error_code, T)`, the exception being
