@@ -11,7 +11,12 @@
 #include <evolink/detail/config.hpp>
 #include <evolink/error.hpp>
 
+#include <boost/asio/associated_allocator.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/associator.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -42,12 +47,38 @@ outcome<T> failure(error_code ec, diagnostics diag)
     return {ec, std::move(diag), T{}};
 }
 
+/// Per-operation cancellation, made safe across executors. co_spawn (Boost
+/// 1.81) forwards a cancellation request to the coroutine's executor and
+/// emits it there later, even if the coroutine has finished by then (a
+/// use-after-free when the caller's executor is not the client's strand).
+/// So the caller's slot gets this state instead: the request is posted to
+/// the strand and emitted only while the operation is still running; the
+/// coroutine marks itself done on the same strand.
+struct cancel_state {
+    boost::asio::cancellation_signal signal;
+    bool done = false; // touched on the strand only
+};
+
 /// Receives co_spawn's (exception_ptr, outcome<T>), stores the diagnostics
-/// where the caller asked and calls the caller's handler with (ec, value).
+/// where the caller asked and calls the caller's handler with (ec, value)
+/// on the handler's own executor.
 template <class T, class Handler>
 struct op_handler {
     Handler handler;
     diagnostics* diag_out;
+    std::shared_ptr<cancel_state> cancel;
+    boost::asio::cancellation_slot caller_slot;
+    boost::asio::associated_executor_t<Handler, boost::asio::any_io_executor> executor;
+
+    using executor_type = boost::asio::associated_executor_t<Handler, boost::asio::any_io_executor>;
+    executor_type get_executor() const noexcept { return executor; }
+    using allocator_type = boost::asio::associated_allocator_t<Handler>;
+    allocator_type get_allocator() const noexcept { return boost::asio::get_associated_allocator(handler); }
+    using cancellation_slot_type = boost::asio::cancellation_slot;
+    cancellation_slot_type get_cancellation_slot() const noexcept
+    {
+        return cancel ? cancel->signal.slot() : boost::asio::cancellation_slot();
+    }
 
     void operator()(std::exception_ptr ep, outcome<T> r)
     {
@@ -61,6 +92,7 @@ struct op_handler {
                 r.diag.message = "internal failure";
             }
         }
+        if (caller_slot.is_connected()) caller_slot.clear();
         if (diag_out) *diag_out = std::move(r.diag);
         std::move(handler)(r.ec, std::move(r.value));
     }
@@ -73,18 +105,31 @@ struct launch_op {
     template <class Handler, class Body>
     void operator()(Handler&& handler, diagnostics* diag_out, boost::asio::any_io_executor strand, Body body) const
     {
+        auto slot = boost::asio::get_associated_cancellation_slot(handler);
+        std::shared_ptr<cancel_state> cancel;
+        if (slot.is_connected()) {
+            cancel = std::make_shared<cancel_state>();
+            slot.assign([cancel, strand](boost::asio::cancellation_type type) {
+                boost::asio::post(strand, [cancel, type] {
+                    if (!cancel->done) cancel->signal.emit(type);
+                });
+            });
+        }
+        auto executor = boost::asio::get_associated_executor(handler, strand);
         boost::asio::co_spawn(
             strand,
-            [body = std::move(body)]() mutable -> boost::asio::awaitable<outcome<T>> {
+            [body = std::move(body), cancel]() mutable -> boost::asio::awaitable<outcome<T>> {
                 // Errors are values: a cancelled coroutine must not throw out
                 // of the next co_await, and every kind of cancellation
                 // (terminal, partial, total) stops the operation.
                 co_await boost::asio::this_coro::throw_if_cancelled(false);
                 co_await boost::asio::this_coro::reset_cancellation_state(
                     boost::asio::enable_total_cancellation(), boost::asio::enable_total_cancellation());
-                co_return co_await body();
+                auto r = co_await body();
+                if (cancel) cancel->done = true;
+                co_return r;
             },
-            op_handler<T, std::decay_t<Handler>>{std::forward<Handler>(handler), diag_out});
+            op_handler<T, std::decay_t<Handler>>{std::forward<Handler>(handler), diag_out, cancel, slot, executor});
     }
 };
 
@@ -171,20 +216,6 @@ public:
         return async_initiate<Inner, void(std::exception_ptr, T)>(
             evolink::detail::throwing_initiation<T, std::decay_t<Initiation>>{std::forward<Initiation>(init)}, inner,
             std::forward<Args>(args)...);
-    }
-};
-
-template <template <class, class> class Associator, class T, class Handler, class DefaultCandidate>
-struct associator<Associator, evolink::detail::op_handler<T, Handler>, DefaultCandidate>
-    : Associator<Handler, DefaultCandidate> {
-    static typename Associator<Handler, DefaultCandidate>::type get(const evolink::detail::op_handler<T, Handler>& h) noexcept
-    {
-        return Associator<Handler, DefaultCandidate>::get(h.handler);
-    }
-    static auto get(const evolink::detail::op_handler<T, Handler>& h, const DefaultCandidate& c) noexcept
-        -> decltype(Associator<Handler, DefaultCandidate>::get(h.handler, c))
-    {
-        return Associator<Handler, DefaultCandidate>::get(h.handler, c);
     }
 };
 

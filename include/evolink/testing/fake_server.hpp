@@ -88,7 +88,7 @@ struct canned_response {
     std::vector<std::pair<std::string, std::string>> headers{};
     bool close_connection = false; ///< answer with Connection: close, then close
     std::chrono::milliseconds delay{0}; ///< wait this long before answering (timeouts, cancellation)
-    int times = 1;                 ///< how many requests it answers
+    int times = 1;                 ///< how many requests it answers (at least one)
 };
 
 /// One request as the server received it. Header names are lower case.
@@ -423,6 +423,7 @@ private:
         auto parsed = boost::urls::parse_uri(url);
         auto origin = evolink::detail::parse_origin(url, true, why);
         if (!origin || !parsed) co_return;
+        origin->path.clear(); // the whole path goes into the target
         std::string target = std::string(parsed->encoded_path());
         if (target.empty()) target = "/";
         if (parsed->has_query()) target += "?" + std::string(parsed->encoded_query());
@@ -609,8 +610,8 @@ public:
     std::size_t connections() const noexcept { return st_->listener->connections(); }
     std::size_t handshakes() const noexcept { return st_->listener->handshakes(); }
     std::size_t tasks_created() const noexcept { return st_->tasks_created; }
-    /// Callback POSTs sent (retries and duplicates included), and those
-    /// answered 2xx the first time round.
+    /// Callback POSTs sent (retries and duplicates included), and the
+    /// callbacks that got a 2xx answer (each counted once, duplicates aside).
     std::size_t callback_attempts() const noexcept { return st_->callback_attempts; }
     std::size_t callbacks_delivered() const noexcept { return st_->callbacks_delivered; }
 
