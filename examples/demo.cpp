@@ -14,7 +14,8 @@
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
-// Reads the task back until it finishes (issue #3 brings client.wait()).
+// Reads the task back until it finishes. (client.wait() does this with
+// paced polling, a deadline and callbacks; the loop shows the raw API.)
 static asio::awaitable<evolink::task> follow(evolink::client& client, evolink::task t,
                                              std::chrono::milliseconds every)
 {

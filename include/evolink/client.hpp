@@ -52,7 +52,7 @@ public:
         if (opts.api_key.empty())
             if (const char* env = std::getenv("EVOLINK_API_KEY")) opts.api_key = env;
         if (opts.api_key.empty())
-            fail(errc::missing_api_key, "api_key", "no API key: set client_options::api_key or EVOLINK_API_KEY");
+            fail(errc::missing_api_key, "api_key", "neither client_options::api_key nor EVOLINK_API_KEY is set");
         for (char c : opts.api_key)
             if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7F)
                 fail(errc::invalid_options, "api_key",

@@ -12,9 +12,10 @@
 ///   (even one not listed in the enum) maps to a distinct error.
 ///
 /// Operations complete with `(error_code, T)`. The default completion token
-/// (`evolink::with_diagnostics(asio::deferred)`) turns a failure into an
-/// `evolink::error` exception that carries the diagnostics; with any other
-/// token, pass a `diagnostics&` to the operation to read them.
+/// (`evolink::default_token`, i.e. with_diagnostics(asio::use_awaitable))
+/// turns a failure into an `evolink::error` exception that carries the
+/// diagnostics; with any other token, pass a `diagnostics&` to the operation
+/// to read them.
 
 #include <evolink/detail/config.hpp>
 

@@ -3,7 +3,7 @@
 #define EVOLINK_OPTIONS_HPP
 
 /// Client options: a plain aggregate, copied by the client at construction.
-/// Durations of zero mean "no limit" where noted.
+/// Every duration must be positive.
 
 #include <evolink/detail/config.hpp>
 

@@ -395,7 +395,7 @@ std::string_view endpoint_of(const R& r)
 /// Anything `client::submit` accepts: a typed request or generic_request.
 template <class R>
 concept request = requires(const R& r) {
-    { validate(r) } -> std::same_as<std::optional<diagnostics>>;
+    { validate(r, validation_options{}) } -> std::same_as<std::optional<diagnostics>>;
     { to_json(r) } -> std::same_as<boost::json::object>;
     { endpoint_of(r) } -> std::convertible_to<std::string_view>;
 };

@@ -264,7 +264,7 @@ public:
             auto d = describe(ec, phase, what, opts_.request_timeout);
             if (reused && d.first == make_error_code(errc::connection_lost))
                 d.second.message += " (on a reused connection)";
-            log(log_level::warning, what + ": " + d.second.message);
+            log(log_level::warning, d.second.message);
             co_return failure<http_result>(d.first, std::move(d.second));
         }
         auto& res = parser.get();
@@ -381,7 +381,7 @@ private:
                     d.first = make_error_code(errc::tls_failed);
                     d.second.message += " (certificate: " + std::string(X509_verify_cert_error_string(vr)) + ")";
                 }
-                log(log_level::warning, what + ": " + d.second.message);
+                log(log_level::warning, d.second.message);
                 co_return result{d.first, std::move(d.second), {}};
             }
         }
