@@ -46,6 +46,7 @@
 #include <cctype>
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -107,6 +108,9 @@ struct fake_server_options {
     std::string address = "127.0.0.1";
     unsigned short port = 0; ///< 0: any free port
     task_script script{};    ///< for tasks without a queued script
+    /// Chooses the script of a new task from its request body (after the
+    /// queued scripts); nothing: the default `script`.
+    std::function<std::optional<task_script>(const boost::json::object& body)> script_for{};
     /// Models accepted without typed validation (besides the four Wan 2.5 ones).
     std::vector<std::string> extra_models{"wan2.6-text-to-video", "wan2.6-image-to-video",
                                           "wan2.6-image-to-video-flash"};
@@ -362,6 +366,8 @@ private:
             if (!scripts.empty()) {
                 t.script = std::move(scripts.front());
                 scripts.pop_front();
+            } else if (auto chosen = opts.script_for ? opts.script_for(body) : std::nullopt) {
+                t.script = std::move(*chosen);
             } else {
                 t.script = opts.script;
             }
