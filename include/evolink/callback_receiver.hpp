@@ -96,8 +96,9 @@ public:
     /// "http(s)://ADDRESS:PORT": where the receiver itself can be reached.
     std::string local_url() const
     {
-        return std::string(st_->opts.tls ? "https://" : "http://") + st_->opts.listen_address + ":" +
-               std::to_string(port());
+        auto& a = st_->opts.listen_address;
+        return std::string(st_->opts.tls ? "https://" : "http://") +
+               (a.find(':') != std::string::npos ? "[" + a + "]" : a) + ":" + std::to_string(port());
     }
 
     /// The framework-agnostic entry point: one HTTP request in, the response
@@ -120,6 +121,19 @@ public:
     {
         auto body = [st = st_, id = std::string(task_id)]() mutable { return state::wait(std::move(st), std::move(id)); };
         return detail::start<task>(std::forward<Token>(token), nullptr, st_->strand, std::move(body));
+    }
+
+    /// The path callbacks arrive under (before the secret): route requests
+    /// whose target starts with it to handle().
+    const std::string& path() const noexcept { return st_->opts.path; }
+
+    /// Drops a callback kept for `task_id` and no longer needed (client::wait
+    /// calls it when a wait ends, however it ended). Safe from any thread.
+    void discard(std::string_view task_id)
+    {
+        boost::asio::post(st_->strand, [st = st_, id = std::string(task_id)] {
+            if (st->early.erase(id)) std::erase(st->early_order, id);
+        });
     }
 
     /// Stops listening, closes connections and ends every wait with
@@ -149,6 +163,7 @@ private:
         std::string base;
         std::shared_ptr<detail::http_listener> listener;
         std::atomic<std::size_t> accepted{0}, refused{0}, duplicates{0};
+        std::atomic<bool> stopped_flag{false}; // for handle(), from any thread
 
         // On the strand only:
         bool stopped = false;
@@ -186,6 +201,9 @@ private:
                 if (!u || u->host().empty() || u->has_query() || u->has_fragment())
                     fail("public_base_url", "public_base_url " + detail::quoted(base) + " is not a URL like https://hooks.example.com");
             }
+            if (!opts.listen && base.empty())
+                fail("public_base_url", "a receiver that does not listen needs public_base_url (where EvoLink reaches "
+                                        "your server)");
             if (opts.listen) {
                 std::weak_ptr<state> weak = shared_from_this();
                 detail::http_server_limits limits;
@@ -196,8 +214,11 @@ private:
                     strand, opts.tls,
                     [weak](detail::server_request& req) { return serve(weak.lock(), req); }, limits);
                 listener->listen({boost::asio::ip::make_address(opts.listen_address), opts.listen_port});
-                if (base.empty()) base = std::string(opts.tls ? "https://" : "http://") + opts.listen_address + ":" +
-                                         std::to_string(listener->port());
+                if (base.empty()) {
+                    auto host = opts.listen_address.find(':') != std::string::npos ? "[" + opts.listen_address + "]"
+                                                                                     : opts.listen_address;
+                    base = std::string(opts.tls ? "https://" : "http://") + host + ":" + std::to_string(listener->port());
+                }
             }
         }
 
@@ -215,6 +236,7 @@ private:
                 // Deliberately terse: a prober learns nothing about the secret or the parser.
                 return response{status, "{\"error\":\"" + std::string(what) + "\"}"};
             };
+            if (stopped_flag) return response{503, "{\"error\":\"stopped\"}"};
             if (auto q = target.find('?'); q != std::string_view::npos) target = target.substr(0, q);
             std::string_view prefix = opts.path;
             bool path_ok = target.size() == prefix.size() + 1 + opts.secret.size() && target.starts_with(prefix) &&
@@ -292,6 +314,7 @@ private:
         void stop()
         {
             stopped = true;
+            stopped_flag = true;
             if (listener) listener->stop();
             for (auto& [id, w] : waiters) w->timer->cancel();
         }

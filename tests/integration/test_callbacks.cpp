@@ -384,3 +384,48 @@ TEST_CASE("the receiver drops a client that sends its request too slowly")
         receiver.stop();
     });
 }
+
+TEST_CASE("the fake server retries a callback answered non-2xx, after the configured delays")
+{
+    env_guard env;
+    asio::io_context io;
+    fake_server server(io.get_executor(), quick_callbacks());
+    // The callback target: another fake server (plain HTTP) that answers 500 twice, then 204.
+    fake_server_options target_opts;
+    target_opts.tls = false;
+    fake_server target(io.get_executor(), target_opts);
+    evolink::testing::canned_response fail;
+    fail.method = "POST";
+    fail.path_prefix = "/hook";
+    fail.status = 500;
+    fail.times = 2;
+    target.inject(fail);
+    evolink::testing::canned_response ok;
+    ok.method = "POST";
+    ok.path_prefix = "/hook";
+    ok.status = 204;
+    target.inject(ok);
+    evolink::client client(io.get_executor(), server.client_options());
+    run_test(io, server, [&]() -> asio::awaitable<void> {
+        server.push_script(timed());
+        auto req = image_req();
+        req.callback_url = target.base_url() + "/hook/abc?x=1";
+        auto t = co_await client.submit(req);
+        auto start = std::chrono::steady_clock::now();
+        asio::steady_timer pause(co_await asio::this_coro::executor);
+        while (target.count("POST", "/hook") < 3 && std::chrono::steady_clock::now() - start < 5s) {
+            pause.expires_after(5ms);
+            co_await pause.async_wait(asio::use_awaitable);
+        }
+        auto took = std::chrono::steady_clock::now() - start;
+        CHECK(target.count("POST", "/hook/abc?x=1") == 3);
+        CHECK(took >= 60ms); // 20 ms + 40 ms between the three attempts
+        CHECK(server.callback_attempts() == 3);
+        CHECK(server.callbacks_delivered() == 1);
+        REQUIRE(!target.requests().empty());
+        auto body = boost::json::parse(target.requests().back().body);
+        CHECK(body.at("id") == t.id.c_str());
+        CHECK(body.at("status") == "completed");
+        target.stop();
+    });
+}

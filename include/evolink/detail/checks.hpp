@@ -226,16 +226,23 @@ EVOLINK_INLINE bool is_internal_host(const boost::urls::url_view& u)
 /// `allow_private`, for tests: then http:// on loopback is accepted too).
 EVOLINK_INLINE check_result check_callback_url(std::string_view url, bool allow_private = false)
 {
+    // A callback URL usually carries a secret in its path or query: messages
+    // show only its scheme and host.
+    auto u = boost::urls::parse_uri(url);
+    auto shown = [&] {
+        if (!u) return quoted(url.substr(0, 12)) + "...";
+        std::string s = std::string(u->scheme()) + "://" + std::string(u->encoded_authority());
+        return quoted(s) + (u->encoded_path().size() > 1 || u->has_query() ? " (path not shown)" : "");
+    };
     if (url.size() > 2048)
         return invalid("callback_url", "is " + std::to_string(url.size()) + " characters long; allowed: at most 2048");
-    auto u = boost::urls::parse_uri(url);
     if (!u || u->host().empty())
-        return invalid("callback_url", quoted(url) + " is not an absolute URL; allowed: https://host/path");
+        return invalid("callback_url", shown() + " is not an absolute URL; allowed: https://host/path");
     if (allow_private && u->scheme_id() == boost::urls::scheme::http && is_internal_host(*u)) return std::nullopt;
     if (u->scheme_id() != boost::urls::scheme::https)
-        return invalid("callback_url", quoted(url) + " does not use https; allowed: https URLs only");
+        return invalid("callback_url", shown() + " does not use https; allowed: https URLs only");
     if (!allow_private && is_internal_host(*u))
-        return invalid("callback_url", quoted(url) +
+        return invalid("callback_url", shown() +
                                            " points to an internal address; allowed: a public host (not loopback, "
                                            "10.x, 172.16-31.x, 192.168.x, link-local or localhost)");
     return std::nullopt;

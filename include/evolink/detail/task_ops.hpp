@@ -59,7 +59,7 @@ struct wait_state {
     std::optional<task> last;
     std::optional<poll_schedule> schedule;
     std::minstd_rand rng{std::random_device{}()};
-    unsigned transient_failures = 0;
+    bool paced_by_type = false; // the schedule and deadline follow the task's type
 
     std::chrono::milliseconds elapsed() const
     {
@@ -71,9 +71,9 @@ struct wait_state {
     {
         bool changed = !last || last->status != t.status || last->progress != t.progress ||
                        last->status_text != t.status_text;
-        bool first = !schedule;
         last = t;
-        if (first) {
+        if (!paced_by_type) {
+            paced_by_type = true;
             // Pacing and deadline follow the task type, known from the first read.
             auto policy = opts.poll.value_or(poll_policy::for_type(t.type));
             if (opts.callbacks) policy = slowed(policy, opts.callback_poll_factor);
@@ -117,6 +117,17 @@ struct wait_state {
         if (d.message.empty()) d.message = e == errc::task_cancelled ? "the task was cancelled" : "the task failed";
         redact(d, core->options().api_key);
         return {make_error_code(e), std::move(d), std::move(t)};
+    }
+
+    /// A read error that ends the wait: it carries the task id, the last
+    /// status seen and the last task (so the caller can tell a wait that
+    /// failed from a task that was never created).
+    outcome<task> ended_by(outcome<task> r) const
+    {
+        r.diag.task_id = id;
+        r.diag.task_status = last ? last->status_text : std::string();
+        r.value = last.value_or(task{});
+        return r;
     }
 
     outcome<task> aborted() const
@@ -165,15 +176,13 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> poll_until_done(std::shared_ptr<wa
         auto r = co_await read_task(st->core, st->api, st->id);
         if (r.ec == asio::error::operation_aborted || co_await cancelled()) co_return st->aborted();
         if (r.ec) {
-            if (!is_transient(r.ec)) { // not worth another read: 401, 404 (unknown or expired id)...
-                r.diag.task_status = st->last ? st->last->status_text : std::string();
-                co_return r;
-            }
-            ++st->transient_failures;
+            if (!is_transient(r.ec)) // not worth another read: 401, 404 (unknown or expired id)...
+                co_return st->ended_by(std::move(r));
             st->core->log(log_level::warning, "reading " + st->id + " failed (" + r.diag.summary() +
                                                   "); still waiting");
             if (!st->schedule) {
-                // No state yet: pace retries like a video until the type is known.
+                // No state yet: pace retries like a video until the type is known
+                // (observe() then sets the pacing and deadline for that type).
                 st->schedule.emplace(st->opts.poll.value_or(poll_policy::video()));
                 st->deadline = st->start + (st->opts.deadline.count() > 0 ? st->opts.deadline : default_deadline(""));
             }
@@ -202,6 +211,13 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> wait_for_task(std::shared_ptr<tran
 
     using namespace asio::experimental::awaitable_operators;
     auto* receiver = st->opts.callbacks;
+    // However the wait ends, a callback for this task that arrives later is
+    // of no use: the receiver need not keep it.
+    struct forget_later {
+        callback_receiver* r;
+        std::string id;
+        ~forget_later() { r->discard(id); }
+    } forget{receiver, st->id};
     for (;;) {
         auto winner = co_await (poll_until_done(st) || receiver->wait(st->id, asio::as_tuple(use_awaitable_t{})));
         if (winner.index() == 0) co_return std::get<0>(std::move(winner));
@@ -221,7 +237,7 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> wait_for_task(std::shared_ptr<tran
         auto confirmed = co_await read_task(st->core, st->api, st->id);
         if (confirmed.ec == asio::error::operation_aborted || co_await cancelled()) co_return st->aborted();
         if (confirmed.ec) {
-            if (!is_transient(confirmed.ec)) co_return confirmed;
+            if (!is_transient(confirmed.ec)) co_return st->ended_by(std::move(confirmed));
             continue; // cannot confirm now: polling will tell
         }
         st->observe(confirmed.value);

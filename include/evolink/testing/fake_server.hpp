@@ -361,17 +361,17 @@ private:
         t.credits = videos ? 1.25 * *t.video_duration : 0.5 * t.results;
         t.created = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
         t.id = "task-unified-" + std::to_string(t.created) + "-" + random_suffix();
+        std::optional<task_script> queued;
         {
             std::lock_guard lock(mutex);
             if (!scripts.empty()) {
-                t.script = std::move(scripts.front());
+                queued = std::move(scripts.front());
                 scripts.pop_front();
-            } else if (auto chosen = opts.script_for ? opts.script_for(body) : std::nullopt) {
-                t.script = std::move(*chosen);
-            } else {
-                t.script = opts.script;
             }
         }
+        // script_for runs unlocked: it may call the server's own functions.
+        if (!queued && opts.script_for) queued = opts.script_for(body);
+        t.script = queued ? std::move(*queued) : opts.script;
         ++tasks_created;
         auto json = task_json(t);
         auto id = t.id;
@@ -427,9 +427,11 @@ private:
 
         std::string why;
         auto parsed = boost::urls::parse_uri(url);
-        auto origin = evolink::detail::parse_origin(url, true, why);
-        if (!origin || !parsed) co_return;
-        origin->path.clear(); // the whole path goes into the target
+        if (!parsed) co_return;
+        // The origin is scheme://authority; path and query go into the target.
+        auto origin = evolink::detail::parse_origin(
+            std::string(parsed->scheme()) + "://" + std::string(parsed->encoded_authority()), true, why);
+        if (!origin) co_return;
         std::string target = std::string(parsed->encoded_path());
         if (target.empty()) target = "/";
         if (parsed->has_query()) target += "?" + std::string(parsed->encoded_query());
