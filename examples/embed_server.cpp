@@ -452,12 +452,12 @@ static asio::awaitable<bool> self_test(unsigned short port, evolink::testing::fa
     evolink::testing::canned_response overloaded;
     overloaded.method = "POST";
     overloaded.path_prefix = "/v1/videos/";
-    overloaded.status = 503;
-    overloaded.body = R"({"error":{"code":503,"message":"busy, try later","type":"service_unavailable_error"}})";
+    overloaded.status = 402; // never retried: the submit fails at once
+    overloaded.body = R"({"error":{"code":402,"message":"insufficient balance","type":"insufficient_quota_error"}})";
     fake.inject(overloaded);
     auto refused = co_await call(stream, buffer, http::verb::post, "/videos",
                                  "{\"prompt\":\"A red kite over the sea\"," + image + "}");
-    check(refused.status == 502 && field(refused.body, "error").find("busy") != std::string::npos,
+    check(refused.status == 502 && field(refused.body, "error").find("insufficient") != std::string::npos,
           "submit refused upstream: " + std::to_string(refused.status) + " " + json::serialize(refused.body));
 
     auto created = co_await call(stream, buffer, http::verb::post, "/videos",

@@ -222,11 +222,11 @@ private:
             }
         }
 
-        static boost::asio::awaitable<detail::server_response> serve(std::shared_ptr<state> self, detail::server_request& req)
+        static boost::asio::awaitable<detail::server_reply> serve(std::shared_ptr<state> self, detail::server_request& req)
         {
-            if (!self) co_return detail::plain_response(503, "{}");
+            if (!self) co_return detail::server_reply{detail::plain_response(503, "{}")};
             auto r = self->handle(req.method_string(), req.target(), req.body());
-            co_return detail::plain_response(r.status, std::move(r.body), r.content_type);
+            co_return detail::server_reply{detail::plain_response(r.status, std::move(r.body), r.content_type)};
         }
 
         response handle(std::string_view method, std::string_view target, std::string_view body)

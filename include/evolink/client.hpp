@@ -33,6 +33,17 @@
 
 namespace evolink {
 
+/// Options of a single submit.
+struct submit_options {
+    /// The Idempotency-Key (16 to 96 of [A-Za-z0-9._-]); empty: a fresh one
+    /// per call when client_options::retry.idempotency_keys (the default).
+    /// Send the same request with the same key again and the service returns
+    /// the task the key created instead of creating (and billing) another.
+    std::string idempotency_key{};
+
+    using is_evolink_options = void;
+};
+
 class client {
 public:
     using executor_type = boost::asio::any_io_executor;
@@ -103,12 +114,23 @@ public:
     template <request R, completion_token_not_diagnostics Token = default_token>
     auto submit(const R& req, Token&& token = {})
     {
-        return start_submit(req, nullptr, std::forward<Token>(token));
+        return start_submit(req, {}, nullptr, std::forward<Token>(token));
     }
     template <request R, class Token = default_token>
     auto submit(const R& req, diagnostics& diag, Token&& token = {})
     {
-        return start_submit(req, &diag, std::forward<Token>(token));
+        return start_submit(req, {}, &diag, std::forward<Token>(token));
+    }
+    /// The same with options: the caller's own Idempotency-Key.
+    template <request R, completion_token_not_diagnostics Token = default_token>
+    auto submit(const R& req, submit_options opts, Token&& token = {})
+    {
+        return start_submit(req, std::move(opts), nullptr, std::forward<Token>(token));
+    }
+    template <request R, class Token = default_token>
+    auto submit(const R& req, submit_options opts, diagnostics& diag, Token&& token = {})
+    {
+        return start_submit(req, std::move(opts), &diag, std::forward<Token>(token));
     }
 
     /// Reads a task: `GET /v1/tasks/{task_id}`.
@@ -220,13 +242,14 @@ public:
 
 private:
     template <class R, class Token>
-    auto start_submit(const R& req, diagnostics* diag, Token&& token)
+    auto start_submit(const R& req, submit_options opts, diagnostics* diag, Token&& token)
     {
         auto invalid = validate(req, validation_options{core_->options().allow_private_callback_urls});
         std::string body = invalid ? std::string() : boost::json::serialize(to_json(req));
         auto body_fn = [core = core_, origin = api_, path = std::string(endpoint_of(req)), body = std::move(body),
-                        invalid = std::move(invalid)]() mutable {
-            return detail::post_task(std::move(core), std::move(origin), std::move(path), std::move(body), std::move(invalid));
+                        invalid = std::move(invalid), key = std::move(opts.idempotency_key)]() mutable {
+            return detail::post_task(std::move(core), std::move(origin), std::move(path), std::move(body), std::move(invalid),
+                                     std::move(key));
         };
         return detail::start<task>(std::forward<Token>(token), diag, core_->strand(), std::move(body_fn));
     }
@@ -285,7 +308,8 @@ private:
                                                                       std::string body, std::optional<diagnostics> invalid,
                                                                       wait_options opts)
     {
-        auto created = co_await detail::post_task(core, origin, std::move(path), std::move(body), std::move(invalid));
+        auto created = co_await detail::post_task(core, origin, std::move(path), std::move(body), std::move(invalid),
+                                                  opts.idempotency_key);
         if (created.ec) co_return created;
         if (opts.on_submitted) opts.on_submitted(created.value);
         auto id = created.value.id;

@@ -44,6 +44,10 @@ enum class errc {
     task_failed,         ///< the task ended "failed"; diagnostics carry its error code and retryable
     task_cancelled,      ///< the task ended "cancelled"
     deadline_exceeded,   ///< a wait gave up at its deadline; the task may still finish
+    /// A creation request failed after it was sent and without an
+    /// Idempotency-Key: a task may or may not exist (and be billed). Never
+    /// retried; diagnostics carry everything known.
+    outcome_unknown,
 };
 
 /// Non-2xx answers of the API. The numeric value is the HTTP status.
@@ -84,6 +88,7 @@ public:
         case errc::task_failed: return "the task failed";
         case errc::task_cancelled: return "the task was cancelled";
         case errc::deadline_exceeded: return "gave up waiting at the deadline (the task may still finish)";
+        case errc::outcome_unknown: return "the request may or may not have created a task";
         }
         return "unknown evolink error";
     }
@@ -181,6 +186,10 @@ struct diagnostics {
     /// For errc::task_failed: whether EvoLink's task error code says a new
     /// attempt may succeed ("retry later" codes) rather than "fix the input".
     bool retryable = false;
+    /// The Idempotency-Key of a creation request: sending the same request
+    /// again with this key returns the task it created, if any.
+    std::string idempotency_key;
+    unsigned attempts = 0; ///< requests made by the operation (retries included)
 
     /// One line for logs and exception texts, e.g.
     /// `HTTP 400 invalid_request_error (param: size): ... [request id: abc]`.
@@ -198,6 +207,7 @@ struct diagnostics {
         if (!fallback_suggestion.empty()) s += " (suggestion: " + fallback_suggestion + ")";
         if (!task_id.empty()) s += " [task: " + task_id + (task_status.empty() ? "" : ", " + task_status) + "]";
         if (!request_id.empty()) s += " [request id: " + request_id + "]";
+        if (attempts > 1) s += " [after " + std::to_string(attempts) + " attempts]";
         return s;
     }
 

@@ -57,6 +57,32 @@ struct tls_options {
     std::shared_ptr<boost::asio::ssl::context> context{};
 };
 
+/// How failed requests are retried. Reads (get_task; a wait's reads have
+/// their own pacing) retry connection and read failures, timeouts, 408, 429
+/// and 5xx. Task creation retries only when it is safe: the request provably
+/// never reached the server, or a 429, or an Idempotency-Key makes a resend
+/// return the original task. Retry-After / retry-after-ms are honoured (up to
+/// max_retry_after); a retry that would start after `budget` is not made.
+struct retry_policy {
+    unsigned max_attempts = 4; ///< attempts per operation, the first included (1: never retry)
+    std::chrono::milliseconds initial_backoff{500};
+    std::chrono::milliseconds max_backoff{15'000};
+    double multiplier = 2.0;   ///< backoff growth; each delay is uniform in [0, backoff] (full jitter)
+    std::chrono::milliseconds budget{60'000};          ///< time from the first attempt after which no retry starts
+    std::chrono::milliseconds max_retry_after{60'000}; ///< cap on a server's Retry-After
+    /// Send an Idempotency-Key with every creation request (one key per
+    /// logical submit, reused on every attempt). Off: an ambiguous failure is
+    /// errc::outcome_unknown and is never retried.
+    bool idempotency_keys = true;
+
+    static retry_policy none()
+    {
+        retry_policy p;
+        p.max_attempts = 1;
+        return p;
+    }
+};
+
 struct client_options {
     /// The API key. Empty: read EVOLINK_API_KEY; neither set is an error
     /// (errc::missing_api_key) at construction.
@@ -86,6 +112,7 @@ struct client_options {
     std::size_t max_response_body_bytes = 8 * 1024 * 1024;
 
     std::string user_agent = "evolink-cpp/" EVOLINK_VERSION_STRING;
+    retry_policy retry{};
     evolink::logger logger{};
 };
 

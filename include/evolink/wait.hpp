@@ -69,6 +69,12 @@ struct wait_options {
     /// A callback is a hint, confirmed with a GET of the task before it is
     /// returned (callbacks are not signed). True: return the callback's body.
     bool trust_callback_body = false;
+    /// image/video/generate only: the Idempotency-Key of the creation request
+    /// (16 to 96 of [A-Za-z0-9._-]); empty: a fresh one per call when the
+    /// retry policy sends keys. Reusing a key returns the task it created.
+    std::string idempotency_key{};
+
+    using is_evolink_options = void;
 };
 
 namespace detail {

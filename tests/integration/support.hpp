@@ -42,6 +42,13 @@ void run_test(asio::io_context& io, evolink::testing::fake_server& server, Body 
     REQUIRE(io.stopped()); // ran dry: no timer, socket or handler left behind
 }
 
+/// Options that never retry: for tests of how one answer is reported.
+inline evolink::client_options no_retry(evolink::client_options o)
+{
+    o.retry = evolink::retry_policy::none();
+    return o;
+}
+
 inline bool contains(const std::string& haystack, const std::string& needle)
 {
     return haystack.find(needle) != std::string::npos;

@@ -225,7 +225,7 @@ TEST_CASE("every documented error body, HTML and empty bodies map to their HTTP 
 
     asio::io_context io;
     fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
+    evolink::client client(io.get_executor(), no_retry(server.client_options()));
     run_test(io, server, [&]() -> asio::awaitable<void> {
         evolink::text_to_image req;
         req.prompt = "p";
@@ -270,7 +270,7 @@ TEST_CASE("an HTML error page keeps its status and a readable excerpt")
     env_guard env;
     asio::io_context io;
     fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
+    evolink::client client(io.get_executor(), no_retry(server.client_options()));
     run_test(io, server, [&]() -> asio::awaitable<void> {
         canned_response c;
         c.status = 502;
@@ -293,7 +293,7 @@ TEST_CASE("a 2xx answer that is not a task is a bad_response, not a crash")
     env_guard env;
     asio::io_context io;
     fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
+    evolink::client client(io.get_executor(), no_retry(server.client_options()));
     run_test(io, server, [&]() -> asio::awaitable<void> {
         for (std::string body : {"", "{", "[]", "{\"status\":\"pending\"}", "<html>ok</html>"}) {
             INFO(body);
@@ -323,7 +323,7 @@ TEST_CASE("a wrong key gets 401 and the key never appears in errors or logs")
     opts.logger.sink = [&](evolink::log_level l, std::string_view m) {
         log_text += std::string(to_string(l)) + ": " + std::string(m) + "\n";
     };
-    evolink::client client(io.get_executor(), opts);
+    evolink::client client(io.get_executor(), no_retry(opts));
     std::string all_errors;
     run_test(io, server, [&]() -> asio::awaitable<void> {
         evolink::text_to_image req;
@@ -436,7 +436,7 @@ TEST_CASE("request timeout and cancellation close the connection and leave nothi
     fake_server server(io.get_executor());
     auto opts = server.client_options();
     opts.request_timeout = 200ms;
-    evolink::client client(io.get_executor(), opts);
+    evolink::client client(io.get_executor(), no_retry(opts));
     run_test(io, server, [&]() -> asio::awaitable<void> {
         canned_response slow;
         slow.status = 200;
@@ -590,7 +590,7 @@ TEST_CASE("answers over the size limits are refused, not buffered without bound"
     auto opts = server.client_options();
     opts.max_response_body_bytes = 4096;
     opts.max_response_header_bytes = 2048;
-    evolink::client client(io.get_executor(), opts);
+    evolink::client client(io.get_executor(), no_retry(opts));
     run_test(io, server, [&]() -> asio::awaitable<void> {
         canned_response big;
         big.status = 200;

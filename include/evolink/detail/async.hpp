@@ -176,7 +176,8 @@ struct throwing_initiation {
 /// Any completion token but a diagnostics object (which selects the
 /// overloads that report diagnostics).
 template <class Token>
-concept completion_token_not_diagnostics = !std::same_as<std::decay_t<Token>, diagnostics>;
+concept completion_token_not_diagnostics =
+    !std::same_as<std::decay_t<Token>, diagnostics> && !requires { typename std::decay_t<Token>::is_evolink_options; };
 
 /// A completion token adapter: the operation completes with
 /// `(std::exception_ptr, T)` instead of `(error_code, T)`, the exception being

@@ -261,6 +261,17 @@ EVOLINK_INLINE check_result check_task_id(std::string_view id)
     return std::nullopt;
 }
 
+/// 16 to 96 characters of [A-Za-z0-9._-] (EvoLink's rule).
+EVOLINK_INLINE check_result check_idempotency_key(std::string_view key)
+{
+    bool ok = key.size() >= 16 && key.size() <= 96 && std::all_of(key.begin(), key.end(), [](char c) {
+                  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+                         c == '_' || c == '-';
+              });
+    if (!ok) return invalid("idempotency_key", "is not 16 to 96 characters of [A-Za-z0-9._-]; allowed: such a key");
+    return std::nullopt;
+}
+
 } // namespace evolink::detail
 
 #endif

@@ -15,6 +15,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -26,6 +27,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 
 namespace evolink::detail {
@@ -46,8 +48,23 @@ struct http_server_limits {
     std::chrono::milliseconds idle_timeout{60'000}; ///< between kept-alive requests
 };
 
+/// How an answer goes out: normally, or broken on purpose (fault injection
+/// in the fake server).
+enum class reply_fault {
+    none,
+    reset,     ///< close the connection (RST) without answering
+    cut_body,  ///< send the headers and half the body, then close
+    slow_body, ///< send the headers, then the body in pieces spread over `slow_for`
+};
+
+struct server_reply {
+    server_response res;
+    reply_fault fault = reply_fault::none;
+    std::chrono::milliseconds slow_for{0};
+};
+
 /// Answers one request. Set `res.keep_alive(false)` to close afterwards.
-using http_handler = std::function<boost::asio::awaitable<server_response>(server_request&)>;
+using http_handler = std::function<boost::asio::awaitable<server_reply>(server_request&)>;
 
 EVOLINK_INLINE server_response plain_response(unsigned status, std::string body,
                                               std::string content_type = "application/json")
@@ -110,6 +127,10 @@ public:
 
     bool stopped() const noexcept { return stopped_; }
 
+    /// On the strand: close the next `n` accepted connections at once, before
+    /// any TLS handshake (a failed handshake, seen from the client).
+    void drop_next_connections(std::size_t n) { drop_ += n; }
+
 private:
     static constexpr auto tuple = boost::asio::as_tuple(boost::asio::use_awaitable_t<boost::asio::any_io_executor>{});
 
@@ -122,6 +143,13 @@ private:
                 continue;
             }
             ++connections_;
+            if (drop_ > 0) {
+                --drop_;
+                boost::system::error_code ignored;
+                sock.set_option(tcp::socket::linger(true, 0), ignored); // RST, not FIN
+                sock.close(ignored);
+                continue;
+            }
             boost::asio::co_spawn(strand_, session(self, std::move(sock)), boost::asio::detached);
         }
     }
@@ -188,12 +216,55 @@ private:
             }
             auto req = parser.release();
             bool keep = req.keep_alive();
-            auto res = co_await handler_(req);
+            auto answer = co_await handler_(req);
             if (stopped_) co_return;
+            if (answer.fault != reply_fault::none) {
+                co_await broken_reply(stream, std::move(answer));
+                co_return;
+            }
+            auto& res = answer.res;
             if (!keep) res.keep_alive(false);
             keep = res.keep_alive();
             if (!co_await reply(stream, std::move(res)) || !keep) co_return;
         }
+    }
+
+    /// Sends an answer broken as asked, then closes the connection.
+    template <class Stream>
+    boost::asio::awaitable<void> broken_reply(Stream& stream, server_reply answer)
+    {
+        using namespace server_ns;
+        auto& sock = beast::get_lowest_layer(stream).socket();
+        boost::system::error_code ignored;
+        if (answer.fault == reply_fault::reset) {
+            sock.set_option(tcp::socket::linger(true, 0), ignored);
+            sock.close(ignored);
+            co_return;
+        }
+        answer.res.keep_alive(false);
+        answer.res.prepare_payload();
+        std::ostringstream os;
+        os << answer.res;
+        std::string bytes = os.str();
+        auto head = bytes.find("\r\n\r\n") + 4;
+        auto body = bytes.size() - head;
+        beast::get_lowest_layer(stream).expires_after(limits_.read_timeout + answer.slow_for);
+        auto send = [&](std::size_t from, std::size_t n) {
+            return boost::asio::async_write(stream, boost::asio::buffer(bytes.data() + from, n), tuple);
+        };
+        if (answer.fault == reply_fault::cut_body) {
+            co_await send(0, head + body / 2);
+        } else { // slow_body: the headers at once, the body in ten pieces
+            auto [ec, n] = co_await send(0, head);
+            boost::asio::steady_timer timer(strand_);
+            for (std::size_t i = 0, piece = (body + 9) / 10; !ec && i < body && !stopped_; i += piece) {
+                timer.expires_after(answer.slow_for / 10);
+                co_await timer.async_wait(tuple);
+                std::tie(ec, n) = co_await send(head + i, std::min(piece, body - i));
+            }
+        }
+        sock.set_option(tcp::socket::linger(true, 0), ignored);
+        sock.close(ignored);
     }
 
     static server_response too_large()
@@ -222,6 +293,7 @@ private:
     bool stopped_ = false;
     std::uint64_t next_id_ = 0;
     std::map<std::uint64_t, tcp::socket*> live_;
+    std::size_t drop_ = 0;
     std::atomic<std::size_t> connections_{0}, handshakes_{0};
 };
 

@@ -9,6 +9,8 @@
 #include <evolink/callback_receiver.hpp>
 #include <evolink/detail/api_error.hpp>
 #include <evolink/detail/async.hpp>
+#include <evolink/detail/checks.hpp>
+#include <evolink/detail/retry.hpp>
 #include <evolink/detail/transport.hpp>
 #include <evolink/error.hpp>
 #include <evolink/task.hpp>
@@ -18,6 +20,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 
+#include <openssl/rand.h>
+
 #include <chrono>
 #include <memory>
 #include <random>
@@ -25,27 +29,151 @@
 
 namespace evolink::detail {
 
-EVOLINK_INLINE asio::awaitable<outcome<task>> post_task(std::shared_ptr<transport> core, origin o, std::string path,
-                                                        std::string body, std::optional<diagnostics> invalid)
+/// A fresh Idempotency-Key: 32 characters from OpenSSL's random generator.
+EVOLINK_INLINE std::string make_idempotency_key()
 {
+    static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    unsigned char raw[32];
+    if (RAND_bytes(raw, sizeof raw) != 1) {
+        std::random_device rd;
+        for (auto& b : raw) b = static_cast<unsigned char>(rd());
+    }
+    std::string key = "evk-";
+    for (auto b : raw) key += alphabet[b % 62];
+    return key;
+}
+
+/// Sleeps before a retry; false when cancelled meanwhile.
+EVOLINK_INLINE asio::awaitable<bool> retry_sleep(std::chrono::milliseconds d)
+{
+    asio::steady_timer timer(co_await asio::this_coro::executor, d);
+    co_await timer.async_wait(tuple_awaitable);
+    auto cs = co_await asio::this_coro::cancellation_state;
+    co_return cs.cancelled() == asio::cancellation_type::none;
+}
+
+/// The delay before retry number `retry`, or nothing when the policy's
+/// attempts or time budget forbid it (then `why` says which).
+EVOLINK_INLINE std::optional<std::chrono::milliseconds> next_retry(const retry_policy& p, unsigned attempts_made,
+                                                                   std::chrono::steady_clock::time_point start,
+                                                                   std::optional<std::chrono::milliseconds> retry_after,
+                                                                   std::minstd_rand& rng, std::string& why)
+{
+    if (attempts_made >= std::max(1u, p.max_attempts)) {
+        if (p.max_attempts <= 1) return std::nullopt; // retries are off: nothing to explain
+        why = "gave up after " + std::to_string(attempts_made) + " attempt" + (attempts_made > 1 ? "s" : "");
+        return std::nullopt;
+    }
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    auto delay = backoff(p, attempts_made, unit(rng));
+    if (retry_after) delay = std::max(delay, std::min(*retry_after, p.max_retry_after));
+    if (std::chrono::steady_clock::now() + delay > start + p.budget) {
+        why = "gave up: the next attempt (in " + seconds_text(delay) + (retry_after ? ", as Retry-After asks" : "") +
+              ") would start after the retry budget of " + seconds_text(p.budget);
+        return std::nullopt;
+    }
+    return delay;
+}
+
+/// Creates a task: POSTs the body, retrying only when it cannot bill twice
+/// (see classify_create). `key`: the caller's Idempotency-Key, or empty.
+EVOLINK_INLINE asio::awaitable<outcome<task>> post_task(std::shared_ptr<transport> core, origin o, std::string path,
+                                                        std::string body, std::optional<diagnostics> invalid,
+                                                        std::string key = {})
+{
+    if (!invalid && !key.empty()) invalid = check_idempotency_key(key);
     if (invalid) {
         core->log(log_level::debug, "request refused before sending: " + invalid->message);
         co_return failure<task>(make_error_code(errc::invalid_request), std::move(*invalid));
     }
-    auto r = co_await core->request(o, http::verb::post, std::move(path), std::move(body));
-    auto t = task_outcome(std::move(r), core->options().api_key);
-    if (!t.ec) core->log(log_level::info, "created task " + t.value.id + " (" + t.value.model + ")");
-    co_return t;
+    const auto& policy = core->options().retry;
+    if (key.empty() && policy.idempotency_keys) key = make_idempotency_key();
+    http_headers headers;
+    if (!key.empty()) headers.emplace_back("Idempotency-Key", key);
+    auto start = std::chrono::steady_clock::now();
+    std::minstd_rand rng{std::random_device{}()};
+    for (unsigned attempt = 1;; ++attempt) {
+        auto r = co_await core->request(o, http::verb::post, path, body, true, headers);
+        bool sent = r.value.sent, replayed = r.value.replayed;
+        auto retry_after = r.value.retry_after;
+        bool aborted = r.ec == asio::error::operation_aborted;
+        auto t = task_outcome(std::move(r), core->options().api_key);
+        t.diag.idempotency_key = key;
+        t.diag.attempts = attempt;
+        if (aborted) {
+            if (sent)
+                t.diag.message += key.empty() ? "; the request was sent: a task may exist"
+                                              : "; the request was sent: a task may exist, and sending it again "
+                                                "with the same Idempotency-Key returns it";
+            co_return t;
+        }
+        auto verdict = classify_create(t.ec, sent, !key.empty(), t.diag.code);
+        if (verdict == create_verdict::done) {
+            if (!t.ec)
+                core->log(log_level::info, "created task " + t.value.id + " (" + t.value.model + ")" +
+                                               (replayed ? ", replayed for its Idempotency-Key" : ""));
+            co_return t;
+        }
+        if (verdict == create_verdict::outcome_unknown) {
+            t.diag.message = "the request was sent, then: " + t.diag.message +
+                             ". A task may or may not exist (and be billed); it was not sent again because it "
+                             "carried no Idempotency-Key";
+            t.ec = make_error_code(errc::outcome_unknown);
+            core->log(log_level::error, t.diag.message);
+            co_return t;
+        }
+        std::string why;
+        auto delay = next_retry(policy, attempt, start, retry_after, rng, why);
+        if (!delay) {
+            if (!why.empty()) t.diag.message += " (" + why + ")";
+            if (sent && !key.empty())
+                t.diag.message += "; a task may exist: sending the request again with Idempotency-Key " + key +
+                                  " returns it";
+            co_return t;
+        }
+        core->log(log_level::warning, "creating a task failed (" + t.diag.summary() + "); attempt " +
+                                          std::to_string(attempt + 1) + " in " + seconds_text(*delay) +
+                                          (key.empty() ? "" : " with the same Idempotency-Key"));
+        if (!co_await retry_sleep(*delay)) {
+            t.ec = asio::error::operation_aborted;
+            t.diag.message = "cancelled while waiting to retry: " + t.diag.message;
+            co_return t;
+        }
+    }
 }
 
+/// Reads a task, retrying transient failures when `retries` (a wait's reads
+/// do not: its own schedule paces them). `retry_after_out` receives the
+/// server's Retry-After, if any.
 EVOLINK_INLINE asio::awaitable<outcome<task>> read_task(std::shared_ptr<transport> core, origin o, std::string id,
-                                                        std::optional<diagnostics> invalid = std::nullopt)
+                                                        std::optional<diagnostics> invalid = std::nullopt,
+                                                        bool retries = true,
+                                                        std::optional<std::chrono::milliseconds>* retry_after_out = nullptr)
 {
     if (invalid) co_return failure<task>(make_error_code(errc::invalid_request), std::move(*invalid));
-    auto r = co_await core->request(o, http::verb::get, "/v1/tasks/" + id, {});
-    auto t = task_outcome(std::move(r), core->options().api_key);
-    if (t.ec && t.diag.task_id.empty()) t.diag.task_id = std::move(id);
-    co_return t;
+    auto start = std::chrono::steady_clock::now();
+    std::minstd_rand rng{std::random_device{}()};
+    for (unsigned attempt = 1;; ++attempt) {
+        auto r = co_await core->request(o, http::verb::get, "/v1/tasks/" + id, {});
+        auto retry_after = r.value.retry_after;
+        if (retry_after_out) *retry_after_out = retry_after;
+        auto t = task_outcome(std::move(r), core->options().api_key);
+        t.diag.attempts = attempt;
+        if (t.ec && t.diag.task_id.empty()) t.diag.task_id = id;
+        if (!t.ec || !retries || !is_transient(t.ec)) co_return t;
+        std::string why;
+        auto delay = next_retry(core->options().retry, attempt, start, retry_after, rng, why);
+        if (!delay) {
+            if (!why.empty()) t.diag.message += " (" + why + ")";
+            co_return t;
+        }
+        core->log(log_level::warning, "reading " + id + " failed (" + t.diag.summary() + "); retrying in " +
+                                          seconds_text(*delay));
+        if (!co_await retry_sleep(*delay)) {
+            t.ec = asio::error::operation_aborted;
+            co_return t;
+        }
+    }
 }
 
 /// What a wait knows, shared by the polling loop and the callback race.
@@ -60,6 +188,7 @@ struct wait_state {
     std::optional<poll_schedule> schedule;
     std::minstd_rand rng{std::random_device{}()};
     bool paced_by_type = false; // the schedule and deadline follow the task's type
+    std::chrono::milliseconds min_next_delay{0}; // from a Retry-After
 
     std::chrono::milliseconds elapsed() const
     {
@@ -155,7 +284,8 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> poll_until_done(std::shared_ptr<wa
         if (st->schedule) {
             std::uniform_real_distribution<double> unit(0.0, 1.0);
             std::optional<double> estimate = st->last ? st->last->info.estimated_time : std::nullopt;
-            delay = st->schedule->next(st->elapsed(), estimate, unit(st->rng));
+            delay = std::max(st->schedule->next(st->elapsed(), estimate, unit(st->rng)), st->min_next_delay);
+            st->min_next_delay = std::chrono::milliseconds(0);
             if (now + delay >= st->deadline) {
                 // Sleeping past the deadline would only add a useless read.
                 timer.expires_at(st->deadline);
@@ -173,13 +303,16 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> poll_until_done(std::shared_ptr<wa
             co_await timer.async_wait(tuple_awaitable);
             if (co_await cancelled()) co_return st->aborted();
         }
-        auto r = co_await read_task(st->core, st->api, st->id);
+        std::optional<std::chrono::milliseconds> retry_after;
+        auto r = co_await read_task(st->core, st->api, st->id, std::nullopt, false, &retry_after);
         if (r.ec == asio::error::operation_aborted || co_await cancelled()) co_return st->aborted();
         if (r.ec) {
             if (!is_transient(r.ec)) // not worth another read: 401, 404 (unknown or expired id)...
                 co_return st->ended_by(std::move(r));
             st->core->log(log_level::warning, "reading " + st->id + " failed (" + r.diag.summary() +
                                                   "); still waiting");
+            // The server asked for a pause (429 + Retry-After): the next read waits at least that long.
+            if (retry_after) st->min_next_delay = std::min(*retry_after, st->core->options().retry.max_retry_after);
             if (!st->schedule) {
                 // No state yet: pace retries like a video until the type is known
                 // (observe() then sets the pacing and deadline for that type).
@@ -234,7 +367,7 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> wait_for_task(std::shared_ptr<tran
             co_return st->finish(std::move(hint));
         }
         // Callbacks are not signed: confirm with a GET before believing one.
-        auto confirmed = co_await read_task(st->core, st->api, st->id);
+        auto confirmed = co_await read_task(st->core, st->api, st->id, std::nullopt, false);
         if (confirmed.ec == asio::error::operation_aborted || co_await cancelled()) co_return st->aborted();
         if (confirmed.ec) {
             if (!is_transient(confirmed.ec)) co_return st->ended_by(std::move(confirmed));

@@ -9,6 +9,7 @@
 
 #include <evolink/detail/async.hpp>
 #include <evolink/detail/config.hpp>
+#include <evolink/detail/retry.hpp>
 #include <evolink/error.hpp>
 #include <evolink/options.hpp>
 
@@ -19,6 +20,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -177,7 +179,14 @@ struct http_result {
     std::string body;
     std::string content_type;
     std::string request_id;
+    /// Set on failures too: the request started to go out (before that -
+    /// DNS, connect, TLS handshake - nothing can have reached the server).
+    bool sent = false;
+    std::optional<std::chrono::milliseconds> retry_after; ///< Retry-After or retry-after-ms
+    bool replayed = false;                                ///< Idempotency-Replayed: true
 };
+
+using http_headers = std::vector<std::pair<std::string, std::string>>;
 
 /// Shared, strand-confined state of a client: options, TLS context, pools.
 class transport : public std::enable_shared_from_this<transport> {
@@ -214,14 +223,14 @@ public:
     /// `authorize`: send the API key (false for URLs that are not the API's:
     /// result files, callback deliveries).
     asio::awaitable<outcome<http_result>> request(const origin& o, http::verb method, std::string target,
-                                                  std::string body, bool authorize = true)
+                                                  std::string body, bool authorize = true, http_headers extra = {})
     {
         auto self = shared_from_this(); // keep the pools alive across suspensions
         auto& pool = pool_for(o);
         auto acquired = co_await acquire(pool, o);
         if (acquired.ec) {
             release_slot(pool);
-            co_return failure<http_result>(acquired.ec, std::move(acquired.diag));
+            co_return failure<http_result>(acquired.ec, std::move(acquired.diag)); // sent = false
         }
         auto conn = std::move(acquired.value);
 
@@ -231,6 +240,7 @@ public:
         req.set(http::field::user_agent, opts_.user_agent);
         req.set(http::field::accept, "application/json");
         req.keep_alive(true);
+        for (auto& [name, value] : extra) req.set(name, value);
         if (!body.empty()) {
             req.set(http::field::content_type, "application/json");
             req.body() = std::move(body);
@@ -265,7 +275,9 @@ public:
             if (reused && d.first == make_error_code(errc::connection_lost))
                 d.second.message += " (on a reused connection)";
             log(log_level::warning, d.second.message);
-            co_return failure<http_result>(d.first, std::move(d.second));
+            http_result sent;
+            sent.sent = true;
+            co_return outcome<http_result>{d.first, std::move(d.second), std::move(sent)};
         }
         auto& res = parser.get();
         http_result r;
@@ -275,6 +287,11 @@ public:
         r.request_id = std::string(res["X-Request-Id"]);
         if (r.request_id.empty()) r.request_id = std::string(res["X-Oneapi-Request-Id"]);
         r.body = std::move(res.body());
+        r.sent = true;
+        if (auto ms = res["retry-after-ms"]; !ms.empty()) r.retry_after = parse_retry_after_ms(ms);
+        if (auto ra = res[http::field::retry_after]; !r.retry_after && !ra.empty())
+            r.retry_after = parse_retry_after(ra, std::chrono::system_clock::now());
+        r.replayed = beast::iequals(res["Idempotency-Replayed"], "true");
         ++conn->requests;
         log(log_level::debug, what + " -> " + std::to_string(r.status) +
                                   (r.request_id.empty() ? "" : " [request id: " + r.request_id + "]"));
@@ -380,6 +397,10 @@ private:
                 if (vr != X509_V_OK && d.first != asio::error::operation_aborted) {
                     d.first = make_error_code(errc::tls_failed);
                     d.second.message += " (certificate: " + std::string(X509_verify_cert_error_string(vr)) + ")";
+                } else if (d.first == errc::tls_failed && hec.category() != asio::error::get_ssl_category()) {
+                    // Closed or reset mid-handshake: a network failure, not a TLS verdict.
+                    d.first = make_error_code(errc::connection_lost);
+                    d.second.message = what + ": the connection closed during the TLS handshake: " + hec.message();
                 }
                 log(log_level::warning, d.second.message);
                 co_return result{d.first, std::move(d.second), {}};

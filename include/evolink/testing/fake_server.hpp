@@ -79,16 +79,28 @@ struct task_script {
     int callback_duplicates = 0;                 ///< deliver it this many extra times
 };
 
-/// A canned answer for the next request(s) that match.
+/// How a canned answer is broken on purpose.
+using fault = evolink::detail::reply_fault;
+
+/// A canned answer (or a fault) for the next request(s) that match.
 struct canned_response {
     std::string method{};      ///< "" matches any method
     std::string path_prefix{}; ///< "" matches any path
+    /// 0: the server's real answer (with `process`), broken by `fault`.
     unsigned status = 500;
+    /// Handle the request for real first (a task is created, a key stored),
+    /// then answer with this instead: the client sees a failure although the
+    /// server did the work, the case that bills twice when retried blindly.
+    bool process = false;
+    /// none: send the answer; reset: close without answering; cut_body: send
+    /// the headers and half the body; slow_body: the body trickles over `delay`.
+    fault kind = fault::none;
+    int skip = 0; ///< let this many matching requests through first
     std::string body{};
     std::string content_type = "application/json";
     std::vector<std::pair<std::string, std::string>> headers{};
     bool close_connection = false; ///< answer with Connection: close, then close
-    std::chrono::milliseconds delay{0}; ///< wait this long before answering (timeouts, cancellation)
+    std::chrono::milliseconds delay{0}; ///< wait this long before answering (slow headers), or the body's pace
     int times = 1;                 ///< how many requests it answers (at least one)
 };
 
@@ -187,7 +199,7 @@ public:
         std::weak_ptr<fake_server_state> weak = shared_from_this();
         listener = std::make_shared<evolink::detail::http_listener>(
             strand, ctx,
-            [weak](server_request& req) -> asio::awaitable<server_response> {
+            [weak](server_request& req) -> asio::awaitable<evolink::detail::server_reply> {
                 auto self = weak.lock();
                 if (!self) return fail_fast();
                 return self->handle(self, req);
@@ -217,7 +229,10 @@ public:
 private:
     static constexpr auto tuple = asio::as_tuple(asio::use_awaitable_t<asio::any_io_executor>{});
 
-    static asio::awaitable<server_response> fail_fast() { co_return evolink::detail::plain_response(503, "{}"); }
+    static asio::awaitable<evolink::detail::server_reply> fail_fast()
+    {
+        co_return evolink::detail::server_reply{evolink::detail::plain_response(503, "{}")};
+    }
 
     /// Sleeps on the strand; false when the server stopped meanwhile.
     asio::awaitable<bool> sleep(std::chrono::steady_clock::duration d)
@@ -229,14 +244,25 @@ private:
         co_return !stopped_;
     }
 
-    asio::awaitable<server_response> handle(std::shared_ptr<fake_server_state> self, server_request& req)
+    asio::awaitable<evolink::detail::server_reply> handle(std::shared_ptr<fake_server_state> self, server_request& req)
     {
         record(req);
-        std::chrono::milliseconds delay{0};
-        auto res = answer(req, delay);
-        if (delay.count() > 0 && !co_await sleep(delay)) res.keep_alive(false);
+        evolink::detail::server_reply reply;
+        auto c = take_canned(req);
+        if (!c || c->process) reply.res = answer(req);
+        if (c) {
+            if (c->status != 0) {
+                // Canned answers carry only the headers they name.
+                reply.res = evolink::detail::plain_response(c->status, c->body, c->content_type);
+                for (auto& [k, v] : c->headers) reply.res.set(k, v);
+            }
+            if (c->close_connection) reply.res.keep_alive(false);
+            reply.fault = c->kind;
+            if (c->kind == fault::slow_body) reply.slow_for = c->delay;
+            else if (c->delay.count() > 0 && !co_await sleep(c->delay)) reply.res.keep_alive(false);
+        }
         (void)self;
-        co_return res;
+        co_return reply;
     }
 
     void record(const server_request& req)
@@ -279,6 +305,10 @@ private:
         for (auto it = canned.begin(); it != canned.end(); ++it) {
             if ((it->method.empty() || it->method == req.method_string()) &&
                 std::string_view(req.target()).starts_with(it->path_prefix)) {
+                if (it->skip > 0) {
+                    --it->skip;
+                    return std::nullopt;
+                }
                 auto r = *it;
                 if (--it->times <= 0) canned.erase(it);
                 return r;
@@ -287,23 +317,16 @@ private:
         return std::nullopt;
     }
 
-    server_response answer(const server_request& req, std::chrono::milliseconds& delay)
+    server_response answer(const server_request& req)
     {
         std::string_view target(req.target());
-        if (auto c = take_canned(req)) {
-            auto res = evolink::detail::plain_response(c->status, c->body, c->content_type);
-            for (auto& [k, v] : c->headers) res.set(k, v); // canned answers carry only the headers they name
-            if (c->close_connection) res.keep_alive(false);
-            delay = c->delay;
-            return res;
-        }
         if (target.starts_with("/results/")) return result_file(req, target);
         if (req[http::field::authorization] != "Bearer " + opts.api_key)
             return error_response(401, "authentication_error", "", "Invalid or missing API key", "401");
         bool images = target == "/v1/images/generations", videos = target == "/v1/videos/generations";
         if (images || videos) {
             if (req.method() != http::verb::post) return error_response(405, "invalid_request_error", "", "use POST", "405");
-            return create(req.body(), videos);
+            return create_once(req, videos);
         }
         constexpr std::string_view tasks = "/v1/tasks/";
         if (target.starts_with(tasks)) {
@@ -323,6 +346,38 @@ private:
         if constexpr (requires { r.duration; }) t.video_duration = r.duration.value_or(5);
         if (r.callback_url) t.callback_url = *r.callback_url;
         return std::nullopt;
+    }
+
+    /// EvoLink's Idempotency-Key rule: a repeated key returns the original
+    /// task (Idempotency-Replayed: true); the same key with another body is
+    /// idempotency_conflict.
+    server_response create_once(const server_request& req, bool videos)
+    {
+        std::string key(req["Idempotency-Key"]);
+        if (key.empty()) return create(req.body(), videos);
+        if (evolink::detail::check_idempotency_key(key))
+            return error_response(400, "invalid_request_error", "Idempotency-Key",
+                                  "Idempotency-Key must be 16 to 96 characters of [A-Za-z0-9._-]", "400");
+        auto hash = std::hash<std::string>{}(std::string(req.target()) + '\n' + req.body());
+        if (auto it = keys_.find(key); it != keys_.end()) {
+            if (it->second.first != hash)
+                return error_response(409, "invalid_request_error", "Idempotency-Key",
+                                      "this Idempotency-Key was used with another request", "idempotency_conflict");
+            auto t = tasks_.find(it->second.second);
+            if (t != tasks_.end()) {
+                auto res = make(200, boost::json::serialize(task_json(t->second)));
+                res.set("Idempotency-Replayed", "true");
+                return res;
+            }
+        }
+        auto res = create(req.body(), videos);
+        if (res.result_int() == 200) {
+            boost::system::error_code ec;
+            auto v = boost::json::parse(res.body(), ec);
+            if (!ec && v.is_object() && v.get_object().contains("id"))
+                keys_[key] = {hash, std::string(v.get_object().at("id").get_string())};
+        }
+        return res;
     }
 
     server_response create(const std::string& text, bool videos)
@@ -397,8 +452,11 @@ private:
         if (!well_formed(id))
             return error_response(400, "invalid_request_error", "task_id", "invalid task id: " + id, "invalid_task_id");
         auto it = tasks_.find(id);
-        if (it == tasks_.end())
+        if (it == tasks_.end()) {
+            if (expired_.count(id))
+                return error_response(404, "not_found_error", "task_id", "task expired", "resource_not_found");
             return error_response(404, "not_found_error", "task_id", "task not found or expired", "404");
+        }
         auto& t = it->second;
         current_step(t, true);
         if (t.script.step_interval.count() == 0 && t.step == t.script.progress.size() + 1) maybe_call_back(t);
@@ -546,6 +604,18 @@ private:
     std::uint64_t request_ids_ = 0;
     std::set<asio::steady_timer*> timers_;
     std::map<std::string, fake_task> tasks_;
+    std::map<std::string, std::pair<std::size_t, std::string>> keys_; // Idempotency-Key -> (request hash, task id)
+    std::set<std::string> expired_;
+
+public:
+    /// On the strand: forget a task, as EvoLink does after its retention.
+    void expire(const std::string& id)
+    {
+        if (tasks_.erase(id)) expired_.insert(id);
+    }
+    std::size_t creations() const { return tasks_.size() + expired_.size(); }
+
+private:
     std::shared_ptr<evolink::detail::transport> callbacks_;
     std::mt19937 rng_{std::random_device{}()};
 };
@@ -622,6 +692,20 @@ public:
     /// callbacks that got a 2xx answer (each counted once, duplicates aside).
     std::size_t callback_attempts() const noexcept { return st_->callback_attempts; }
     std::size_t callbacks_delivered() const noexcept { return st_->callbacks_delivered; }
+
+    /// The next `n` connections are closed before their TLS handshake
+    /// completes (the client sees a failed handshake; nothing was sent).
+    void fail_handshakes(std::size_t n)
+    {
+        boost::asio::dispatch(st_->strand, [st = st_, n] { st->listener->drop_next_connections(n); });
+    }
+
+    /// Forgets a task: reads of it get 404 with code resource_not_found, as
+    /// for an expired task.
+    void expire(std::string task_id)
+    {
+        boost::asio::dispatch(st_->strand, [st = st_, id = std::move(task_id)] { st->expire(id); });
+    }
 
     /// Closes every open connection but keeps listening: clients see their
     /// kept-alive connections dropped, as servers do after an idle timeout.
