@@ -4,11 +4,12 @@
 //   evolink video --prompt TEXT --image URL [--duration 5|10] [--quality 480p|720p|1080p]
 //   evolink status TASK_ID        prints the task JSON
 //   evolink wait TASK_ID          waits for a task (resumes an interrupted wait)
+//   evolink resume --journal FILE waits for every unfinished task of a journal
 //   evolink demo                  the whole flow against the in-process fake server
 //   evolink fake-server           runs the fake EvoLink server until interrupted
 //
 // Common options: --timeout SECONDS, --poll SECONDS, --callback-listen HOST:PORT with
-// --callback-public-url URL, --json. Environment: EVOLINK_API_KEY, EVOLINK_BASE_URL,
+// --callback-public-url URL, --json, --journal FILE. Environment: EVOLINK_API_KEY, EVOLINK_BASE_URL,
 // EVOLINK_CA_FILE. Exit codes: 0 done, 2 bad usage or invalid request (nothing sent),
 // 3 API or network error, 4 task failed or cancelled, 5 deadline passed, 130 interrupted.
 
@@ -40,6 +41,7 @@ constexpr const char* usage_text = R"(usage:
   evolink video --prompt TEXT --image URL [--duration 5|10] [--quality 480p|720p|1080p]
   evolink status TASK_ID
   evolink wait TASK_ID
+  evolink resume --journal FILE
   evolink demo
   evolink fake-server [--port N] [--ca-out FILE] [--key KEY]
 common options:
@@ -48,6 +50,8 @@ common options:
   --callback-listen HOST:PORT  receive EvoLink's callback on this address...
   --callback-public-url URL    ...reachable by EvoLink at this public URL
   --json                   print the final task as JSON instead of result URLs
+  --journal FILE           record task ids in FILE before waiting (evolink resume --journal FILE
+                           waits for the unfinished ones after a crash)
 environment: EVOLINK_API_KEY (required but for demo), EVOLINK_BASE_URL, EVOLINK_CA_FILE
 exit codes: 0 done, 2 bad usage/invalid request, 3 API error, 4 task failed, 5 deadline, 130 interrupted
 )";
@@ -106,7 +110,8 @@ args parse_args(int argc, char** argv)
         {"prompt", true},  {"size", true},    {"n", true},       {"no-prompt-extend", false},
         {"image", true},   {"duration", true}, {"quality", true}, {"timeout", true},
         {"poll", true},    {"callback-listen", true}, {"callback-public-url", true},
-        {"json", false},   {"port", true},    {"ca-out", true},  {"key", true}};
+        {"json", false},   {"port", true},    {"ca-out", true},  {"key", true},
+        {"journal", true}};
     args a;
     if (argc < 2) throw usage_failure("no command");
     a.command = argv[1];
@@ -248,6 +253,7 @@ int run_cancellable(asio::io_context& io, Start start)
 struct waiting_setup {
     evolink::wait_options opts;
     std::unique_ptr<evolink::callback_receiver> receiver;
+    std::unique_ptr<evolink::file_journal> journal;
 };
 
 waiting_setup waiting_from(const args& a, asio::io_context& io, progress_display& progress)
@@ -260,6 +266,14 @@ waiting_setup waiting_from(const args& a, asio::io_context& io, progress_display
     }
     w.opts.on_progress = [&progress](const evolink::task& t) { progress(t); };
     w.opts.on_submitted = [](const evolink::task& t) { std::cerr << "task: " << t.id << '\n'; };
+    if (auto path = a.get("journal")) {
+        try {
+            w.journal = std::make_unique<evolink::file_journal>(*path);
+        } catch (const std::exception& e) {
+            throw usage_failure(e.what());
+        }
+        w.opts.journal = w.journal.get();
+    }
     if (a.has("callback-listen") != a.has("callback-public-url"))
         throw usage_failure("--callback-listen and --callback-public-url go together");
     if (a.has("callback-listen")) {
@@ -330,6 +344,61 @@ int wait_command(const args& a)
                         if (w.receiver) w.receiver->stop();
                         finish(report(ec, t, diag, json, progress));
                     }));
+    });
+}
+
+/// Waits for every task a journal holds as unfinished (after a crash, a
+/// timeout or Ctrl-C). Exit code: 0 when all completed, else the code of the
+/// first task (in journal order) that did not.
+int resume_command(const args& a)
+{
+    if (!a.has("journal")) throw usage_failure("resume needs --journal FILE");
+    if (!a.positional.empty()) throw usage_failure("unexpected argument " + a.positional.front());
+    asio::io_context io;
+    progress_display progress;
+    auto w = waiting_from(a, io, progress);
+    auto todo = w.journal->unfinished();
+    if (todo.empty()) {
+        std::cerr << "nothing to resume in " << w.journal->path() << '\n';
+        return ok;
+    }
+    for (auto& e : todo) std::cerr << "task: " << e.task_id << '\n';
+    // Several tasks at once: plain lines that name the task.
+    w.opts.on_progress = [](const evolink::task& t) {
+        std::cerr << "status: " << t.id << ' ' << (t.status_text.empty() ? "unknown" : t.status_text) << ' ' << t.progress
+                  << "%\n";
+    };
+    evolink::client client(io.get_executor(), options_from_env());
+    bool json = a.has("json");
+    return run_cancellable(io, [&](asio::cancellation_slot slot, auto finish) {
+        client.resume(*w.journal, w.opts,
+                      asio::bind_cancellation_slot(slot, [&, finish](evolink::error_code ec,
+                                                                     std::vector<evolink::resumed_task> results) {
+                          if (w.receiver) w.receiver->stop();
+                          if (ec && ec != asio::error::operation_aborted) {
+                              std::cerr << "error: " << ec.message() << '\n';
+                              return finish(exit_code_for(ec));
+                          }
+                          int code = ok;
+                          for (auto& r : results) {
+                              if (!r.ec) {
+                                  if (json) std::cout << boost::json::serialize(evolink::to_json(r.result)) << '\n';
+                                  else
+                                      for (auto& url : r.result.results) std::cout << url << '\n';
+                                  continue;
+                              }
+                              if (r.ec != asio::error::operation_aborted)
+                                  std::cerr << "error: " << r.task_id << ": " << r.diag.summary() << " (" << r.ec.message()
+                                            << ")\n";
+                              if (code == ok) code = exit_code_for(r.ec);
+                          }
+                          if (ec == asio::error::operation_aborted) {
+                              std::cerr << "interrupted: the tasks go on. Resume with: evolink resume --journal "
+                                        << w.journal->path() << '\n';
+                              code = interrupted;
+                          }
+                          finish(code);
+                      }));
     });
 }
 
@@ -473,6 +542,7 @@ int main(int argc, char** argv)
         }
         if (a.command == "status") return status_command(a);
         if (a.command == "wait") return wait_command(a);
+        if (a.command == "resume") return resume_command(a);
         if (a.command == "demo") return demo_command(a);
         if (a.command == "fake-server") return fake_server_command(a);
         if (a.command == "help" || a.command == "--help" || a.command == "-h") {

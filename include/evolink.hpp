@@ -8,6 +8,7 @@
 #include <evolink/callback_receiver.hpp>
 #include <evolink/client.hpp>
 #include <evolink/error.hpp>
+#include <evolink/journal.hpp>
 #include <evolink/options.hpp>
 #include <evolink/requests.hpp>
 #include <evolink/task.hpp>

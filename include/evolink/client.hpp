@@ -236,6 +236,27 @@ public:
         return start_generate(req, std::move(opts), &diag, std::forward<Token>(token));
     }
 
+    /// Waits for every task the journal holds as unfinished (after a crash or
+    /// an interrupted run), concurrently, each as wait(id, opts) would; each
+    /// one that finishes is marked so in the journal.
+    ///
+    /// Handler: `void(evolink::error_code, std::vector<evolink::resumed_task>)`:
+    /// one entry per task with its own outcome; the error is errc::journal_failed
+    /// when the journal cannot be read, operation_aborted when cancelled (the
+    /// entries are still filled in), else none. Cancellation: terminal,
+    /// partial and total; cancels every wait, never a task. Lifetimes: `j` must
+    /// outlive the operation; `opts` is copied (its journal is set to `&j`).
+    template <completion_token_not_diagnostics Token = default_token>
+    auto resume(journal& j, wait_options opts = {}, Token&& token = {})
+    {
+        opts.journal = &j;
+        auto body_fn = [core = core_, origin = api_, opts = std::move(opts)]() mutable {
+            return detail::resume_all(std::move(core), std::move(origin), std::move(opts));
+        };
+        return detail::start<std::vector<resumed_task>>(std::forward<Token>(token), nullptr, core_->strand(),
+                                                        std::move(body_fn));
+    }
+
     /// Connections opened so far (each one a TCP connect and, for https, a
     /// TLS handshake). Read it on the client's executor.
     std::size_t connections_opened() const noexcept { return core_->connections_opened(); }

@@ -48,6 +48,7 @@ enum class errc {
     /// Idempotency-Key: a task may or may not exist (and be billed). Never
     /// retried; diagnostics carry everything known.
     outcome_unknown,
+    journal_failed, ///< the journal could not record a task (its id is in the diagnostics)
 };
 
 /// Non-2xx answers of the API. The numeric value is the HTTP status.
@@ -89,6 +90,7 @@ public:
         case errc::task_cancelled: return "the task was cancelled";
         case errc::deadline_exceeded: return "gave up waiting at the deadline (the task may still finish)";
         case errc::outcome_unknown: return "the request may or may not have created a task";
+        case errc::journal_failed: return "the journal could not record the task";
         }
         return "unknown evolink error";
     }

@@ -17,6 +17,7 @@
 namespace evolink {
 
 class callback_receiver;
+class journal;
 
 /// When to read an unfinished task again. Every read makes EvoLink query the
 /// provider, so reads are paced: a first read after `initial_delay`, then
@@ -73,6 +74,11 @@ struct wait_options {
     /// (16 to 96 of [A-Za-z0-9._-]); empty: a fresh one per call when the
     /// retry policy sends keys. Reusing a key returns the task it created.
     std::string idempotency_key{};
+    /// A journal of tasks: the task is recorded (durably) before the wait
+    /// starts and marked finished when it completes, fails, is cancelled or
+    /// is gone; a deadline or a cancelled wait leaves it unfinished, for
+    /// client::resume. Must outlive the operation.
+    evolink::journal* journal = nullptr;
 
     using is_evolink_options = void;
 };

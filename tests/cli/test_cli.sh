@@ -111,6 +111,27 @@ check "callback: finished within seconds, not at the 30 s poll" test $((SECONDS 
 run image --prompt x --callback-listen "127.0.0.1:$port"
 check "callback flags go together: exit 2" test "$rc" -eq 2
 
+# A journal keeps the task when the process dies: kill -9 mid-wait, then resume.
+journal="$tmp/journal.jsonl"
+"$evolink" image --prompt "kept across a crash" --poll 0.05 --journal "$journal" > "$tmp/out" 2> "$tmp/err" &
+pid=$!
+for _ in $(seq 100); do grep -q "^task: " "$tmp/err" 2>/dev/null && break; sleep 0.05; done
+kill -KILL "$pid"; wait "$pid" 2>/dev/null
+crashed_id="$(sed -n 's/^task: //p' "$tmp/err")"
+check "journal: the task id was recorded before the crash" grep -q "\"$crashed_id\"" "$journal"
+run resume --journal "$journal" --poll 0.05
+check "resume: exit 0" test "$rc" -eq 0
+check "resume: the crashed task's result URL" grep -q "^$base/results/$crashed_id/" "$tmp/out"
+run resume --journal "$journal" --poll 0.05
+check "resume again: nothing left to resume" grep -q "nothing to resume" "$tmp/err"
+run image --prompt "x [fail:service_error]" --poll 0.05 --journal "$journal"
+run resume --journal "$journal"
+check "a failed task is finished in the journal" grep -q "nothing to resume" "$tmp/err"
+run image --prompt "x [slow]" --poll 0.05 --timeout 0.3 --journal "$journal"
+run resume --journal "$journal" --poll 0.05 --timeout 0.3
+check "resume of a task still running: exit 5" test "$rc" -eq 5
+run resume; check "resume without --journal: exit 2" test "$rc" -eq 2
+
 check "the fake server never logged the key" bash -c "! grep -q '$secret' '$tmp/server.err'"
 echo
 echo "$passed passed, $failed failed"

@@ -13,9 +13,12 @@
 #include <evolink/detail/retry.hpp>
 #include <evolink/detail/transport.hpp>
 #include <evolink/error.hpp>
+#include <evolink/journal.hpp>
 #include <evolink/task.hpp>
 #include <evolink/wait.hpp>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -26,6 +29,18 @@
 #include <memory>
 #include <random>
 #include <string>
+
+namespace evolink {
+
+/// One task of client::resume: its id and how its wait ended.
+struct resumed_task {
+    std::string task_id;
+    error_code ec;      ///< as client::wait would complete
+    diagnostics diag;
+    task result;        ///< the task last seen (finished when !ec)
+};
+
+} // namespace evolink
 
 namespace evolink::detail {
 
@@ -328,8 +343,9 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> poll_until_done(std::shared_ptr<wa
 
 /// The whole wait: polling alone, or the race of a callback against slower
 /// polling. Delivers exactly one outcome.
-EVOLINK_INLINE asio::awaitable<outcome<task>> wait_for_task(std::shared_ptr<transport> core, origin api, std::string id,
-                                                            std::optional<task> known, wait_options opts)
+EVOLINK_INLINE asio::awaitable<outcome<task>> wait_unjournaled(std::shared_ptr<transport> core, origin api,
+                                                               std::string id, std::optional<task> known,
+                                                               wait_options opts)
 {
     auto st = std::make_shared<wait_state>();
     st->core = std::move(core);
@@ -378,6 +394,99 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> wait_for_task(std::shared_ptr<tran
         st->core->log(log_level::warning, "a callback for " + st->id + " said " + hint.status_text +
                                               " but the task is " + confirmed.value.status_text + "; ignored it");
     }
+}
+
+/// wait_unjournaled, with the task recorded in the journal (if any) before
+/// the wait and marked finished after it, when it did finish.
+EVOLINK_INLINE asio::awaitable<outcome<task>> wait_for_task(std::shared_ptr<transport> core, origin api, std::string id,
+                                                            std::optional<task> known, wait_options opts)
+{
+    auto* j = opts.journal;
+    if (j) {
+        try {
+            journal_entry e;
+            e.task_id = id;
+            if (known) {
+                e.model = known->model;
+                e.type = known->type;
+            }
+            e.recorded_at = std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+            j->add(e);
+        } catch (const std::exception& ex) {
+            diagnostics d;
+            d.task_id = id;
+            d.message = std::string("the task exists but the journal could not record it: ") + ex.what();
+            core->log(log_level::error, d.message);
+            co_return outcome<task>{make_error_code(errc::journal_failed), std::move(d), known.value_or(task{})};
+        }
+    }
+    auto r = co_await wait_unjournaled(core, std::move(api), id, std::move(known), std::move(opts));
+    if (j) {
+        std::string status;
+        if (!r.ec || r.ec == errc::task_failed || r.ec == errc::task_cancelled) status = r.value.status_text;
+        else if (r.ec == api_errc::not_found) status = "gone"; // expired or unknown: it will never finish
+        if (!status.empty()) {
+            try {
+                j->finish(id, status);
+            } catch (const std::exception& ex) {
+                core->log(log_level::error, "the journal could not mark " + id + " finished: " + ex.what());
+            }
+        }
+    }
+    co_return r;
+}
+
+/// Waits, concurrently, for every unfinished task of the journal.
+EVOLINK_INLINE asio::awaitable<outcome<std::vector<resumed_task>>> resume_all(std::shared_ptr<transport> core, origin api,
+                                                                              wait_options opts)
+{
+    using result = outcome<std::vector<resumed_task>>;
+    std::vector<journal_entry> todo;
+    try {
+        todo = opts.journal->unfinished();
+    } catch (const std::exception& ex) {
+        diagnostics d;
+        d.message = std::string("cannot read the journal: ") + ex.what();
+        co_return result{make_error_code(errc::journal_failed), std::move(d), {}};
+    }
+    struct state {
+        explicit state(const asio::any_io_executor& ex) : done(ex, std::chrono::steady_clock::time_point::max()) {}
+        std::vector<resumed_task> results;
+        std::vector<std::unique_ptr<asio::cancellation_signal>> signals;
+        std::size_t remaining = 0;
+        asio::steady_timer done;
+    };
+    auto ex = co_await asio::this_coro::executor; // the client's strand: children run on it too
+    auto st = std::make_shared<state>(ex);
+    st->results.resize(todo.size());
+    st->remaining = todo.size();
+    core->log(log_level::info, "resuming " + std::to_string(todo.size()) + " unfinished task(s)");
+    for (std::size_t i = 0; i < todo.size(); ++i) {
+        st->signals.push_back(std::make_unique<asio::cancellation_signal>());
+        st->results[i].task_id = todo[i].task_id;
+        asio::co_spawn(ex, wait_for_task(core, api, todo[i].task_id, std::nullopt, opts),
+                       asio::bind_cancellation_slot(st->signals[i]->slot(), [st, i](std::exception_ptr, outcome<task> r) {
+                           st->results[i].ec = r.ec;
+                           st->results[i].diag = std::move(r.diag);
+                           st->results[i].result = std::move(r.value);
+                           if (--st->remaining == 0) st->done.cancel();
+                       }));
+    }
+    bool cancelled_all = false;
+    while (st->remaining > 0) {
+        co_await st->done.async_wait(tuple_awaitable);
+        if (!cancelled_all && co_await cancelled()) {
+            // Cancelling resume cancels every wait (never the tasks); their
+            // outcomes are still collected.
+            cancelled_all = true;
+            for (auto& s : st->signals) s->emit(asio::cancellation_type::terminal);
+            co_await asio::this_coro::reset_cancellation_state();
+        }
+    }
+    if (cancelled_all) co_return result{asio::error::operation_aborted, {}, std::move(st->results)};
+    co_return result{{}, {}, std::move(st->results)};
 }
 
 } // namespace evolink::detail
