@@ -33,17 +33,6 @@
 
 namespace evolink {
 
-/// Options of a single submit.
-struct submit_options {
-    /// The Idempotency-Key (16 to 96 of [A-Za-z0-9._-]); empty: a fresh one
-    /// per call when client_options::retry.idempotency_keys (the default).
-    /// Send the same request with the same key again and the service returns
-    /// the task the key created instead of creating (and billing) another.
-    std::string idempotency_key{};
-
-    using is_evolink_options = void;
-};
-
 class client {
 public:
     using executor_type = boost::asio::any_io_executor;
@@ -123,14 +112,14 @@ public:
     }
     /// The same with options: the caller's own Idempotency-Key.
     template <request R, completion_token_not_diagnostics Token = default_token>
-    auto submit(const R& req, submit_options opts, Token&& token = {})
+    auto submit(const R& req, const submit_options& opts, Token&& token = {})
     {
-        return start_submit(req, std::move(opts), nullptr, std::forward<Token>(token));
+        return start_submit(req, opts, nullptr, std::forward<Token>(token));
     }
     template <request R, class Token = default_token>
-    auto submit(const R& req, submit_options opts, diagnostics& diag, Token&& token = {})
+    auto submit(const R& req, const submit_options& opts, diagnostics& diag, Token&& token = {})
     {
-        return start_submit(req, std::move(opts), &diag, std::forward<Token>(token));
+        return start_submit(req, opts, &diag, std::forward<Token>(token));
     }
 
     /// Reads a task: `GET /v1/tasks/{task_id}`.
@@ -171,25 +160,25 @@ public:
     /// Lifetimes: `task_id` and `opts` are copied; `opts.callbacks` and `diag`
     /// must outlive the operation. Progress callbacks run on the client's strand.
     template <completion_token_not_diagnostics Token = default_token>
-    auto wait(std::string_view task_id, wait_options opts = {}, Token&& token = {})
+    auto wait(std::string_view task_id, const wait_options& opts = {}, Token&& token = {})
     {
-        return start_wait(task_id, std::nullopt, std::move(opts), nullptr, std::forward<Token>(token));
+        return start_wait(task_id, std::nullopt, opts, nullptr, std::forward<Token>(token));
     }
     template <class Token = default_token>
-    auto wait(std::string_view task_id, wait_options opts, diagnostics& diag, Token&& token = {})
+    auto wait(std::string_view task_id, const wait_options& opts, diagnostics& diag, Token&& token = {})
     {
-        return start_wait(task_id, std::nullopt, std::move(opts), &diag, std::forward<Token>(token));
+        return start_wait(task_id, std::nullopt, opts, &diag, std::forward<Token>(token));
     }
     /// The same, starting from a task already read (no immediate re-read).
     template <completion_token_not_diagnostics Token = default_token>
-    auto wait(const task& t, wait_options opts = {}, Token&& token = {})
+    auto wait(const task& t, const wait_options& opts = {}, Token&& token = {})
     {
-        return start_wait(t.id, t, std::move(opts), nullptr, std::forward<Token>(token));
+        return start_wait(t.id, t, opts, nullptr, std::forward<Token>(token));
     }
     template <class Token = default_token>
-    auto wait(const task& t, wait_options opts, diagnostics& diag, Token&& token = {})
+    auto wait(const task& t, const wait_options& opts, diagnostics& diag, Token&& token = {})
     {
-        return start_wait(t.id, t, std::move(opts), &diag, std::forward<Token>(token));
+        return start_wait(t.id, t, opts, &diag, std::forward<Token>(token));
     }
 
     /// Submits `req`, then waits for the task: one call from request to
@@ -202,38 +191,38 @@ public:
     /// request may have created a task: its id was given to on_submitted if
     /// the answer arrived), then as wait. Lifetimes: as submit and wait.
     template <request R, completion_token_not_diagnostics Token = default_token>
-    auto generate(const R& req, wait_options opts = {}, Token&& token = {})
+    auto generate(const R& req, const wait_options& opts = {}, Token&& token = {})
     {
-        return start_generate(req, std::move(opts), nullptr, std::forward<Token>(token));
+        return start_generate(req, opts, nullptr, std::forward<Token>(token));
     }
     template <request R, class Token = default_token>
-    auto generate(const R& req, wait_options opts, diagnostics& diag, Token&& token = {})
+    auto generate(const R& req, const wait_options& opts, diagnostics& diag, Token&& token = {})
     {
-        return start_generate(req, std::move(opts), &diag, std::forward<Token>(token));
+        return start_generate(req, opts, &diag, std::forward<Token>(token));
     }
 
     /// generate() for image requests (text_to_image, image_to_image).
     template <image_request R, completion_token_not_diagnostics Token = default_token>
-    auto image(const R& req, wait_options opts = {}, Token&& token = {})
+    auto image(const R& req, const wait_options& opts = {}, Token&& token = {})
     {
-        return start_generate(req, std::move(opts), nullptr, std::forward<Token>(token));
+        return start_generate(req, opts, nullptr, std::forward<Token>(token));
     }
     template <image_request R, class Token = default_token>
-    auto image(const R& req, wait_options opts, diagnostics& diag, Token&& token = {})
+    auto image(const R& req, const wait_options& opts, diagnostics& diag, Token&& token = {})
     {
-        return start_generate(req, std::move(opts), &diag, std::forward<Token>(token));
+        return start_generate(req, opts, &diag, std::forward<Token>(token));
     }
 
     /// generate() for video requests (image_to_video, text_to_video).
     template <video_request R, completion_token_not_diagnostics Token = default_token>
-    auto video(const R& req, wait_options opts = {}, Token&& token = {})
+    auto video(const R& req, const wait_options& opts = {}, Token&& token = {})
     {
-        return start_generate(req, std::move(opts), nullptr, std::forward<Token>(token));
+        return start_generate(req, opts, nullptr, std::forward<Token>(token));
     }
     template <video_request R, class Token = default_token>
-    auto video(const R& req, wait_options opts, diagnostics& diag, Token&& token = {})
+    auto video(const R& req, const wait_options& opts, diagnostics& diag, Token&& token = {})
     {
-        return start_generate(req, std::move(opts), &diag, std::forward<Token>(token));
+        return start_generate(req, opts, &diag, std::forward<Token>(token));
     }
 
     /// Waits for every task the journal holds as unfinished (after a crash or
@@ -247,10 +236,11 @@ public:
     /// partial and total; cancels every wait, never a task. Lifetimes: `j` must
     /// outlive the operation; `opts` is copied (its journal is set to `&j`).
     template <completion_token_not_diagnostics Token = default_token>
-    auto resume(journal& j, wait_options opts = {}, Token&& token = {})
+    auto resume(journal& j, const wait_options& options = {}, Token&& token = {})
     {
+        wait_options opts = options;
         opts.journal = &j;
-        auto body_fn = [core = core_, origin = api_, opts = std::move(opts)]() mutable {
+        auto body_fn = [core = core_, origin = api_, opts = std::make_shared<const wait_options>(std::move(opts))]() mutable {
             return detail::resume_all(std::move(core), std::move(origin), std::move(opts));
         };
         return detail::start<std::vector<resumed_task>>(std::forward<Token>(token), nullptr, core_->strand(),
@@ -291,7 +281,8 @@ private:
     {
         auto invalid = detail::check_task_id(task_id);
         auto body_fn = [core = core_, origin = api_, id = std::string(task_id), known = std::move(known),
-                        opts = std::move(opts), invalid = std::move(invalid)]() mutable {
+                        opts = std::make_shared<const wait_options>(std::move(opts)),
+                        invalid = std::move(invalid)]() mutable {
             return run_wait_checked(std::move(core), std::move(origin), std::move(id), std::move(known), std::move(opts),
                                     std::move(invalid));
         };
@@ -317,7 +308,7 @@ private:
         auto invalid = validate(*req, validation_options{core_->options().allow_private_callback_urls});
         std::string body = invalid ? std::string() : boost::json::serialize(to_json(*req));
         auto body_fn = [core = core_, origin = api_, path = std::string(endpoint_of(*req)), body = std::move(body),
-                        invalid = std::move(invalid), opts = std::move(opts)]() mutable {
+                        invalid = std::move(invalid), opts = std::make_shared<const wait_options>(std::move(opts))]() mutable {
             return run_generate(std::move(core), std::move(origin), std::move(path), std::move(body), std::move(invalid),
                                 std::move(opts));
         };
@@ -327,12 +318,12 @@ private:
     static boost::asio::awaitable<detail::outcome<task>> run_generate(std::shared_ptr<detail::transport> core,
                                                                       detail::origin origin, std::string path,
                                                                       std::string body, std::optional<diagnostics> invalid,
-                                                                      wait_options opts)
+                                                                      detail::shared_wait_options opts)
     {
         auto created = co_await detail::post_task(core, origin, std::move(path), std::move(body), std::move(invalid),
-                                                  opts.idempotency_key);
+                                                  opts->idempotency_key);
         if (created.ec) co_return created;
-        if (opts.on_submitted) opts.on_submitted(created.value);
+        if (opts->on_submitted) opts->on_submitted(created.value);
         auto id = created.value.id;
         co_return co_await detail::wait_for_task(std::move(core), std::move(origin), std::move(id),
                                                  std::move(created.value), std::move(opts));
@@ -340,7 +331,8 @@ private:
 
     static boost::asio::awaitable<detail::outcome<task>> run_wait_checked(std::shared_ptr<detail::transport> core,
                                                                           detail::origin origin, std::string id,
-                                                                          std::optional<task> known, wait_options opts,
+                                                                          std::optional<task> known,
+                                                                          detail::shared_wait_options opts,
                                                                           std::optional<diagnostics> invalid)
     {
         if (invalid) co_return detail::failure<task>(make_error_code(errc::invalid_request), std::move(*invalid));

@@ -116,6 +116,21 @@ struct client_options {
     evolink::logger logger{};
 };
 
+/// Options of a single submit.
+struct submit_options {
+    // Not an aggregate: see wait_options (a g++ 12 bug with temporaries).
+    submit_options() = default;
+    explicit submit_options(std::string key) : idempotency_key(std::move(key)) {}
+
+    /// The Idempotency-Key (16 to 96 of [A-Za-z0-9._-]); empty: a fresh one
+    /// per call when client_options::retry.idempotency_keys (the default).
+    /// Send the same request with the same key again and the service returns
+    /// the task the key created instead of creating (and billing) another.
+    std::string idempotency_key{};
+
+    using is_evolink_options = void;
+};
+
 } // namespace evolink
 
 #endif

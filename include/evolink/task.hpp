@@ -158,6 +158,21 @@ EVOLINK_INLINE const boost::json::object* json_object(const boost::json::object&
 
 } // namespace detail
 
+namespace detail {
+
+/// Boost.JSON reads numbers too large for a double as infinity, which it
+/// would then write as the invalid JSON `Infinity`: keep them as null.
+EVOLINK_INLINE void drop_non_finite(boost::json::value& v)
+{
+    if (v.is_double() && !std::isfinite(v.get_double())) v = nullptr;
+    else if (v.is_object())
+        for (auto& kv : v.get_object()) drop_non_finite(kv.value());
+    else if (v.is_array())
+        for (auto& e : v.get_array()) drop_non_finite(e);
+}
+
+} // namespace detail
+
 /// Reads a task object. Fails (returns nothing) only when `v` is not an
 /// object or has no string `id`: everything else is optional.
 EVOLINK_INLINE std::optional<task> task_from_json(const boost::json::value& v)
@@ -218,6 +233,7 @@ EVOLINK_INLINE std::optional<task> task_from_json(const boost::json::value& v)
         if (!te.code.empty() || !te.message.empty()) t.error = std::move(te);
     }
     t.raw = o;
+    for (auto& kv : t.raw) detail::drop_non_finite(kv.value());
     return t;
 }
 

@@ -48,6 +48,12 @@ EVOLINK_INLINE std::chrono::milliseconds default_deadline(std::string_view type)
 }
 
 struct wait_options {
+    // Not an aggregate on purpose: g++ 12 corrupts aggregate temporaries that
+    // hold a std::string inside a co_await expression (`co_await
+    // client.wait(id, {})` freed a bad pointer under ASan). A declared
+    // constructor makes `{}` a plain constructor call, which it compiles right.
+    wait_options() = default;
+
     /// Poll pacing; unset: poll_policy::for_type(task type).
     std::optional<poll_policy> poll{};
     /// How long to wait at most, from the start of the wait; zero: the

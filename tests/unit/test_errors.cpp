@@ -4,6 +4,8 @@
 // the evolink::error exception (/work/shared/evolink-api.md section 4).
 
 #include <evolink/error.hpp>
+#include <evolink/options.hpp>
+#include <evolink/wait.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -274,3 +276,8 @@ TEST_CASE("evolink::error carries the diagnostics", "[errors][exception]")
     }
     CHECK_THROWS_AS(throw evolink::error(make_error_code(errc::invalid_request), d), std::exception);
 }
+
+// g++ 12 corrupts aggregate temporaries holding a std::string inside a
+// co_await expression; the option types passed as `{}` must not be aggregates.
+static_assert(!std::is_aggregate_v<evolink::wait_options>);
+static_assert(!std::is_aggregate_v<evolink::submit_options>);

@@ -128,6 +128,13 @@ EVOLINK_INLINE milliseconds backoff(const retry_policy& p, unsigned retry, doubl
     return milliseconds(static_cast<milliseconds::rep>(d));
 }
 
+/// Reads may be retried after transient failures and after an answer that
+/// could not be read (cut, garbled): reading twice costs nothing.
+EVOLINK_INLINE bool retryable_read(const error_code& ec)
+{
+    return is_transient(ec) || ec == errc::bad_response || ec == errc::protocol_error;
+}
+
 enum class create_verdict {
     done,            ///< success, or an error not worth retrying
     retry,           ///< safe to send again (with the same Idempotency-Key, if any)
@@ -149,8 +156,10 @@ EVOLINK_INLINE create_verdict classify_create(const error_code& ec, bool sent, b
     if (!sent) return ec == errc::connect_failed || ec == errc::connection_lost || ec == errc::timeout
                           ? create_verdict::retry
                           : create_verdict::done;
+    // Sent, then no readable answer: the task may exist. (A 2xx whose body
+    // cannot be read is the same: created, id unknown.)
     bool ambiguous = s >= 500 || s == 408 || ec == errc::connection_lost || ec == errc::timeout ||
-                     ec == errc::response_too_large || ec == errc::protocol_error;
+                     ec == errc::response_too_large || ec == errc::protocol_error || ec == errc::bad_response;
     if (!ambiguous) return create_verdict::done;
     return keyed ? create_verdict::retry : create_verdict::outcome_unknown;
 }

@@ -175,7 +175,7 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> read_task(std::shared_ptr<transpor
         auto t = task_outcome(std::move(r), core->options().api_key);
         t.diag.attempts = attempt;
         if (t.ec && t.diag.task_id.empty()) t.diag.task_id = id;
-        if (!t.ec || !retries || !is_transient(t.ec)) co_return t;
+        if (!t.ec || !retries || !retryable_read(t.ec)) co_return t;
         std::string why;
         auto delay = next_retry(core->options().retry, attempt, start, retry_after, rng, why);
         if (!delay) {
@@ -190,6 +190,12 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> read_task(std::shared_ptr<transpor
         }
     }
 }
+
+/// Wait options travel between coroutines behind a shared_ptr, never by value:
+/// GCC 12 miscompiles some by-value class parameters passed from one
+/// coroutine to another (a std::string member ended up pointing into a freed
+/// frame; found by ASan).
+using shared_wait_options = std::shared_ptr<const wait_options>;
 
 /// What a wait knows, shared by the polling loop and the callback race.
 struct wait_state {
@@ -322,7 +328,7 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> poll_until_done(std::shared_ptr<wa
         auto r = co_await read_task(st->core, st->api, st->id, std::nullopt, false, &retry_after);
         if (r.ec == asio::error::operation_aborted || co_await cancelled()) co_return st->aborted();
         if (r.ec) {
-            if (!is_transient(r.ec)) // not worth another read: 401, 404 (unknown or expired id)...
+            if (!retryable_read(r.ec)) // not worth another read: 401, 404 (unknown or expired id)...
                 co_return st->ended_by(std::move(r));
             st->core->log(log_level::warning, "reading " + st->id + " failed (" + r.diag.summary() +
                                                   "); still waiting");
@@ -341,32 +347,36 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> poll_until_done(std::shared_ptr<wa
     }
 }
 
+EVOLINK_INLINE asio::awaitable<outcome<task>> race_with_callback(std::shared_ptr<wait_state> st);
+
 /// The whole wait: polling alone, or the race of a callback against slower
 /// polling. Delivers exactly one outcome.
 EVOLINK_INLINE asio::awaitable<outcome<task>> wait_unjournaled(std::shared_ptr<transport> core, origin api,
                                                                std::string id, std::optional<task> known,
-                                                               wait_options opts)
+                                                               shared_wait_options opts)
 {
     auto st = std::make_shared<wait_state>();
     st->core = std::move(core);
     st->api = std::move(api);
     st->id = std::move(id);
-    st->opts = std::move(opts);
+    st->opts = *opts;
     if (known) {
         st->observe(*known);
         if (known->finished()) co_return st->finish(std::move(*known));
     }
     if (!st->opts.callbacks) co_return co_await poll_until_done(st);
+    auto r = co_await race_with_callback(st);
+    // However the wait ended, a callback for this task that arrives later is
+    // of no use: the receiver need not keep it.
+    st->opts.callbacks->discard(st->id);
+    co_return r;
+}
 
+/// The race of the receiver's callback against slowed polling.
+EVOLINK_INLINE asio::awaitable<outcome<task>> race_with_callback(std::shared_ptr<wait_state> st)
+{
     using namespace asio::experimental::awaitable_operators;
     auto* receiver = st->opts.callbacks;
-    // However the wait ends, a callback for this task that arrives later is
-    // of no use: the receiver need not keep it.
-    struct forget_later {
-        callback_receiver* r;
-        std::string id;
-        ~forget_later() { r->discard(id); }
-    } forget{receiver, st->id};
     for (;;) {
         auto winner = co_await (poll_until_done(st) || receiver->wait(st->id, asio::as_tuple(use_awaitable_t{})));
         if (winner.index() == 0) co_return std::get<0>(std::move(winner));
@@ -386,7 +396,7 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> wait_unjournaled(std::shared_ptr<t
         auto confirmed = co_await read_task(st->core, st->api, st->id, std::nullopt, false);
         if (confirmed.ec == asio::error::operation_aborted || co_await cancelled()) co_return st->aborted();
         if (confirmed.ec) {
-            if (!is_transient(confirmed.ec)) co_return st->ended_by(std::move(confirmed));
+            if (!retryable_read(confirmed.ec)) co_return st->ended_by(std::move(confirmed));
             continue; // cannot confirm now: polling will tell
         }
         st->observe(confirmed.value);
@@ -399,9 +409,9 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> wait_unjournaled(std::shared_ptr<t
 /// wait_unjournaled, with the task recorded in the journal (if any) before
 /// the wait and marked finished after it, when it did finish.
 EVOLINK_INLINE asio::awaitable<outcome<task>> wait_for_task(std::shared_ptr<transport> core, origin api, std::string id,
-                                                            std::optional<task> known, wait_options opts)
+                                                            std::optional<task> known, shared_wait_options opts)
 {
-    auto* j = opts.journal;
+    auto* j = opts->journal;
     if (j) {
         try {
             journal_entry e;
@@ -422,7 +432,7 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> wait_for_task(std::shared_ptr<tran
             co_return outcome<task>{make_error_code(errc::journal_failed), std::move(d), known.value_or(task{})};
         }
     }
-    auto r = co_await wait_unjournaled(core, std::move(api), id, std::move(known), std::move(opts));
+    auto r = co_await wait_unjournaled(core, std::move(api), id, std::move(known), opts);
     if (j) {
         std::string status;
         if (!r.ec || r.ec == errc::task_failed || r.ec == errc::task_cancelled) status = r.value.status_text;
@@ -440,12 +450,12 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> wait_for_task(std::shared_ptr<tran
 
 /// Waits, concurrently, for every unfinished task of the journal.
 EVOLINK_INLINE asio::awaitable<outcome<std::vector<resumed_task>>> resume_all(std::shared_ptr<transport> core, origin api,
-                                                                              wait_options opts)
+                                                                              shared_wait_options opts)
 {
     using result = outcome<std::vector<resumed_task>>;
     std::vector<journal_entry> todo;
     try {
-        todo = opts.journal->unfinished();
+        todo = opts->journal->unfinished();
     } catch (const std::exception& ex) {
         diagnostics d;
         d.message = std::string("cannot read the journal: ") + ex.what();
