@@ -55,6 +55,10 @@ struct tls_options {
     /// client still sets SNI and host name verification on every connection;
     /// the context's own verify mode is respected.
     std::shared_ptr<boost::asio::ssl::context> context{};
+    /// Turns certificate and host name verification OFF: anyone on the path
+    /// can read the API key and forge answers. For a broken test setup only;
+    /// the client logs a warning at construction. Ignored with `context`.
+    bool insecure_skip_verification = false;
 };
 
 /// How failed requests are retried. Reads (get_task; a wait's reads have

@@ -150,3 +150,31 @@ TEST_CASE("connecting to a closed port is connect_failed, with the address in th
     CHECK(submit_once(io, server, opts, diag) == evolink::errc::connect_failed);
     CHECK(contains(diag.message, "127.0.0.1:" + std::to_string(port)));
 }
+
+TEST_CASE("verification is off only through the option that says so, and that logs a warning")
+{
+    env_guard env;
+    asio::io_context io;
+    fake_server_options so;
+    so.certificates = test_certificates::generate({"api.evolink.invalid"}); // wrong name, untrusted CA
+    fake_server server(io.get_executor(), so);
+    auto opts = server.client_options();
+    opts.tls.ca_pem.clear();
+    std::string log_text;
+    opts.logger.sink = [&](evolink::log_level l, std::string_view m) {
+        if (l == evolink::log_level::warning) log_text += std::string(m) + "\n";
+    };
+    evolink::diagnostics diag;
+    // Default: refused, and nothing about verification is logged at construction.
+    CHECK(submit_once(io, server, opts, diag) == evolink::errc::tls_failed);
+    CHECK_FALSE(contains(log_text, "verification is OFF"));
+
+    asio::io_context io2;
+    fake_server server2(io2.get_executor(), so);
+    auto opts2 = server2.client_options();
+    opts2.tls.ca_pem.clear();
+    opts2.tls.insecure_skip_verification = true;
+    opts2.logger = opts.logger;
+    CHECK(submit_once(io2, server2, opts2, diag) == evolink::error_code{});
+    CHECK(contains(log_text, "verification is OFF"));
+}

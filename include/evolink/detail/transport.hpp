@@ -123,7 +123,7 @@ EVOLINK_INLINE std::shared_ptr<ssl::context> make_tls_context(const tls_options&
     if (t.context) return t.context;
     auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
     SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
-    ctx->set_verify_mode(ssl::verify_peer);
+    ctx->set_verify_mode(t.insecure_skip_verification ? ssl::verify_none : ssl::verify_peer);
     boost::system::error_code ec;
     auto fail = [&](std::string what) {
         diag.param = "tls";
@@ -192,8 +192,13 @@ using http_headers = std::vector<std::pair<std::string, std::string>>;
 class transport : public std::enable_shared_from_this<transport> {
 public:
     transport(asio::any_io_executor strand, client_options opts, std::shared_ptr<ssl::context> ctx)
-        : strand_(std::move(strand)), opts_(std::move(opts)), ctx_(std::move(ctx))
+        : strand_(std::move(strand)), opts_(std::move(opts)), ctx_(std::move(ctx)),
+          insecure_(opts_.tls.insecure_skip_verification && !opts_.tls.context)
     {
+        if (insecure_)
+            log(log_level::warning, "TLS certificate and host name verification is OFF "
+                                    "(tls_options::insecure_skip_verification): the API key and every answer "
+                                    "can be read and forged by anyone on the path");
     }
 
     const asio::any_io_executor& strand() const noexcept { return strand_; }
@@ -381,9 +386,11 @@ private:
             // Host name (or IP) verification by OpenSSL itself, so that a
             // mismatch is reported as such ("hostname mismatch").
             X509_VERIFY_PARAM* param = SSL_get0_param(native);
-            X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-            int set = o.host_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, o.host.c_str())
-                                   : X509_VERIFY_PARAM_set1_host(param, o.host.c_str(), o.host.size());
+            if (insecure_) param = nullptr; // tls_options::insecure_skip_verification
+            if (param) X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+            int set = !param       ? 1
+                      : o.host_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, o.host.c_str())
+                                     : X509_VERIFY_PARAM_set1_host(param, o.host.c_str(), o.host.size());
             if (set != 1) {
                 diagnostics d;
                 d.message = what + ": cannot verify the host name " + o.host;
@@ -450,6 +457,7 @@ private:
     std::shared_ptr<ssl::context> ctx_;
     std::map<std::string, std::unique_ptr<host_pool>> pools_;
     std::size_t connections_opened_ = 0;
+    bool insecure_ = false;
 };
 
 } // namespace evolink::detail
