@@ -281,3 +281,80 @@ TEST_CASE("evolink::error carries the diagnostics", "[errors][exception]")
 // co_await expression; the option types passed as `{}` must not be aggregates.
 static_assert(!std::is_aggregate_v<evolink::wait_options>);
 static_assert(!std::is_aggregate_v<evolink::submit_options>);
+
+// ---------------------------------------------------------------------------
+// Retry rules (detail/retry.hpp): Retry-After, backoff, what may be resent.
+
+#include <evolink/detail/retry.hpp>
+
+TEST_CASE("Retry-After: delay-seconds and the three HTTP-date forms", "[retry]")
+{
+    using evolink::detail::parse_retry_after;
+    using std::chrono::milliseconds;
+    // 1994-11-06 08:49:37 UTC is 784111777 s after the epoch.
+    auto now = std::chrono::system_clock::time_point(std::chrono::seconds(784111777 - 120));
+    CHECK(parse_retry_after("120", now) == milliseconds(120000));
+    CHECK(parse_retry_after(" 0 ", now) == milliseconds(0));
+    CHECK(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now) == milliseconds(120000));
+    CHECK(parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", now) == milliseconds(120000));
+    CHECK(parse_retry_after("Sun Nov  6 08:49:37 1994", now) == milliseconds(120000));
+    auto later = now + std::chrono::seconds(1000);
+    CHECK(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", later) == milliseconds(0)); // in the past
+    CHECK_FALSE(parse_retry_after("-5", now));
+    CHECK_FALSE(parse_retry_after("soon", now));
+    CHECK_FALSE(parse_retry_after("Sun, 06 Nov 1994 25:49:37 GMT", now));
+    CHECK_FALSE(parse_retry_after("", now));
+    CHECK(evolink::detail::parse_retry_after_ms("1500") == milliseconds(1500));
+    CHECK(evolink::detail::parse_retry_after_ms("2.5") == milliseconds(2));
+    CHECK_FALSE(evolink::detail::parse_retry_after_ms("-1"));
+    CHECK_FALSE(evolink::detail::parse_retry_after_ms("abc"));
+}
+
+TEST_CASE("full-jitter backoff grows, is capped and never negative", "[retry]")
+{
+    evolink::retry_policy p;
+    p.initial_backoff = std::chrono::milliseconds(100);
+    p.multiplier = 2;
+    p.max_backoff = std::chrono::milliseconds(1000);
+    using evolink::detail::backoff;
+    CHECK(backoff(p, 1, 0.999).count() == 99);
+    CHECK(backoff(p, 3, 0.999).count() == 399);
+    CHECK(backoff(p, 10, 0.999).count() == 999); // capped
+    CHECK(backoff(p, 3, 0.0).count() == 0);      // full jitter reaches zero
+}
+
+TEST_CASE("creation requests are resent only when that cannot bill twice", "[retry]")
+{
+    using evolink::detail::classify_create;
+    using V = evolink::detail::create_verdict;
+    auto http = [](int s) { return evolink::make_http_error(s); };
+    auto e = [](evolink::errc c) { return evolink::make_error_code(c); };
+    // Nothing sent: always safe.
+    CHECK(classify_create(e(evolink::errc::connect_failed), false, false, "") == V::retry);
+    CHECK(classify_create(e(evolink::errc::connection_lost), false, false, "") == V::retry);
+    CHECK(classify_create(e(evolink::errc::tls_failed), false, true, "") == V::done); // certificates do not heal
+    // Refused, not processed.
+    CHECK(classify_create(http(429), true, false, "") == V::retry);
+    // Sent, then no usable answer: only with a key.
+    for (auto ec : {http(500), http(502), http(503), http(504), e(evolink::errc::connection_lost),
+                    e(evolink::errc::timeout), e(evolink::errc::bad_response)}) {
+        CHECK(classify_create(ec, true, true, "") == V::retry);
+        CHECK(classify_create(ec, true, false, "") == V::outcome_unknown);
+    }
+    CHECK(classify_create(http(500), true, true, "paid_outcome_unknown") == V::retry);
+    CHECK(classify_create(http(500), true, false, "paid_outcome_unknown") == V::outcome_unknown);
+    CHECK(classify_create(http(409), true, true, "idempotency_conflict") == V::done);
+    for (int s : {400, 401, 402, 403, 404, 413}) CHECK(classify_create(http(s), true, true, "") == V::done);
+    CHECK(classify_create({}, true, true, "") == V::done);
+}
+
+TEST_CASE("reads retry transient and unreadable answers only", "[retry]")
+{
+    using evolink::detail::retryable_read;
+    for (int s : {408, 429, 500, 502, 503, 504}) CHECK(retryable_read(evolink::make_http_error(s)));
+    for (int s : {400, 401, 402, 403, 404, 413}) CHECK_FALSE(retryable_read(evolink::make_http_error(s)));
+    CHECK(retryable_read(evolink::make_error_code(evolink::errc::bad_response)));
+    CHECK(retryable_read(evolink::make_error_code(evolink::errc::timeout)));
+    CHECK_FALSE(retryable_read(evolink::make_error_code(evolink::errc::tls_failed)));
+    CHECK_FALSE(retryable_read(evolink::make_error_code(evolink::errc::response_too_large)));
+}
