@@ -123,8 +123,13 @@ struct launch_op {
                 // of the next co_await, and every kind of cancellation
                 // (terminal, partial, total) stops the operation.
                 co_await boost::asio::this_coro::throw_if_cancelled(false);
+                // Beast's HTTP operations honour only terminal cancellation,
+                // so every kind is passed on to them as terminal.
                 co_await boost::asio::this_coro::reset_cancellation_state(
-                    boost::asio::enable_total_cancellation(), boost::asio::enable_total_cancellation());
+                    boost::asio::enable_total_cancellation(),
+                    [](boost::asio::cancellation_type t) {
+                        return t == boost::asio::cancellation_type::none ? t : boost::asio::cancellation_type::terminal;
+                    });
                 auto r = co_await body();
                 if (cancel) cancel->done = true;
                 co_return r;
