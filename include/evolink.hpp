@@ -8,6 +8,8 @@
 #include <evolink/callback_receiver.hpp>
 #include <evolink/client.hpp>
 #include <evolink/error.hpp>
+#include <evolink/files.hpp>
+#include <evolink/images.hpp>
 #include <evolink/journal.hpp>
 #include <evolink/options.hpp>
 #include <evolink/requests.hpp>

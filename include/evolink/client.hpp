@@ -13,10 +13,14 @@
 #include <evolink/detail/api_error.hpp>
 #include <evolink/detail/async.hpp>
 #include <evolink/detail/config.hpp>
+#include <evolink/detail/download.hpp>
+#include <evolink/detail/files_ops.hpp>
 #include <evolink/detail/task_ops.hpp>
 #include <evolink/detail/transport.hpp>
 #include <evolink/callback_receiver.hpp>
 #include <evolink/error.hpp>
+#include <evolink/files.hpp>
+#include <evolink/images.hpp>
 #include <evolink/options.hpp>
 #include <evolink/requests.hpp>
 #include <evolink/task.hpp>
@@ -27,6 +31,7 @@
 #include <boost/json/serialize.hpp>
 
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -87,13 +92,19 @@ public:
 
     executor_type get_executor() const noexcept { return core_->strand(); }
 
-    /// Creates a task: validates `req`, then POSTs it to its endpoint.
+    /// Creates a task: validates `req`, then POSTs it to its endpoint. Local
+    /// image paths in image_to_video::image_url or image_to_image::image_urls
+    /// are first checked against the model's limits (format, size,
+    /// dimensions, no alpha: images.hpp), all before anything is sent, then
+    /// uploaded through the Files API; their file_url is what is sent.
     ///
     /// Handler: `void(evolink::error_code, evolink::task)`; the task is the
     /// service's answer (status "pending"). With the default token,
     /// `co_await client.submit(req)` returns the task or throws evolink::error.
     /// Errors: errc::invalid_request (nothing sent; diagnostics name the
-    /// field), transport errors (errc), API errors (api_errc, the HTTP status).
+    /// field, and the file and limit for a local image), transport errors
+    /// (errc), API errors (api_errc, the HTTP status), an upload's errors
+    /// (files_errc; no task was created).
     /// Cancellation: terminal, partial and total. A cancelled submit whose
     /// request was already written may still have created (and billed) a
     /// task: the outcome is unknown.
@@ -247,22 +258,230 @@ public:
                                                         std::move(body_fn));
     }
 
+    // --- Files API and downloads ------------------------------------------
+
+    /// Uploads a local file through the Files API (`POST
+    /// /api/v1/files/upload/stream`, multipart/form-data streamed from disk in
+    /// 64 KiB pieces). Use the result's `file_url` in `image_urls`; files
+    /// expire after 72 hours and count against the key's file quota.
+    ///
+    /// Handler: `void(evolink::error_code, evolink::file_info)`. Errors:
+    /// errc::invalid_request (unreadable or empty file; nothing sent),
+    /// files_errc (40001 too large, 40002 type not allowed, 40003 quota
+    /// exceeded, 50001 storage error), api_errc, transport errors. An upload is
+    /// retried only when it provably never reached the server, or after a 429.
+    /// Cancellation: terminal, partial and total (a cancelled upload may still
+    /// have been stored). Lifetimes: `path` and `opts` are copied; `diag` must
+    /// live until the handler runs.
+    template <completion_token_not_diagnostics Token = default_token>
+    auto upload_file(const std::filesystem::path& path, const upload_options& opts = {}, Token&& token = {})
+    {
+        return start_upload(detail::upload_job::kind::file, path.string(), {}, opts, nullptr, std::forward<Token>(token));
+    }
+    template <class Token = default_token>
+    auto upload_file(const std::filesystem::path& path, const upload_options& opts, diagnostics& diag, Token&& token = {})
+    {
+        return start_upload(detail::upload_job::kind::file, path.string(), {}, opts, &diag, std::forward<Token>(token));
+    }
+
+    /// Uploads bytes held in memory (`POST /api/v1/files/upload/base64`, as a
+    /// data URL). `mime_type` empty: read from the bytes' magic number.
+    /// Handler, errors, cancellation: as upload_file. Lifetimes: `bytes` is
+    /// copied (encoded) before this returns.
+    template <completion_token_not_diagnostics Token = default_token>
+    auto upload_bytes(std::string_view bytes, std::string_view mime_type = {}, const upload_options& opts = {},
+                      Token&& token = {})
+    {
+        return start_upload(detail::upload_job::kind::bytes, std::string(bytes), std::string(mime_type), opts, nullptr,
+                            std::forward<Token>(token));
+    }
+    template <class Token = default_token>
+    auto upload_bytes(std::string_view bytes, std::string_view mime_type, const upload_options& opts,
+                      diagnostics& diag, Token&& token = {})
+    {
+        return start_upload(detail::upload_job::kind::bytes, std::string(bytes), std::string(mime_type), opts, &diag,
+                            std::forward<Token>(token));
+    }
+
+    /// Has the Files API fetch a remote file (`POST /api/v1/files/upload/url`).
+    /// Errors as upload_file, plus files_errc::url_download_failed.
+    template <completion_token_not_diagnostics Token = default_token>
+    auto upload_url(std::string_view url, const upload_options& opts = {}, Token&& token = {})
+    {
+        return start_upload(detail::upload_job::kind::url, std::string(url), {}, opts, nullptr, std::forward<Token>(token));
+    }
+    template <class Token = default_token>
+    auto upload_url(std::string_view url, const upload_options& opts, diagnostics& diag, Token&& token = {})
+    {
+        return start_upload(detail::upload_job::kind::url, std::string(url), {}, opts, &diag, std::forward<Token>(token));
+    }
+
+    /// One page of the key's uploaded files (`GET /api/v1/files/list`).
+    /// Handler: `void(evolink::error_code, evolink::file_list)`. page >= 1,
+    /// page_size 1 to 100 (else errc::invalid_request). Transient failures are
+    /// retried. Cancellation: terminal, partial and total.
+    template <class Token = default_token>
+    auto list_files(unsigned page = 1, unsigned page_size = 20, Token&& token = {})
+    {
+        auto body_fn = [core = core_, origin = files_, page, page_size]() mutable {
+            return detail::list_files(std::move(core), std::move(origin), page, page_size);
+        };
+        return detail::start<file_list>(std::forward<Token>(token), nullptr, core_->strand(), std::move(body_fn));
+    }
+
+    /// The key's file quota (`GET /api/v1/files/quota`).
+    /// Handler: `void(evolink::error_code, evolink::file_quota)`. As list_files.
+    template <class Token = default_token>
+    auto file_quota(Token&& token = {})
+    {
+        auto body_fn = [core = core_, origin = files_]() mutable {
+            return detail::get_file_quota(std::move(core), std::move(origin));
+        };
+        return detail::start<evolink::file_quota>(std::forward<Token>(token), nullptr, core_->strand(), std::move(body_fn));
+    }
+
+    /// Deletes an uploaded file (`DELETE /api/v1/files/{file_id}`), freeing
+    /// quota. Handler: `void(evolink::error_code, bool)` (true when deleted).
+    /// An id that cannot be one fails with errc::invalid_request before
+    /// anything is sent. Retried like a read (deleting twice is harmless).
+    template <class Token = default_token>
+    auto delete_file(std::string_view file_id, Token&& token = {})
+    {
+        auto body_fn = [core = core_, origin = files_, id = std::string(file_id)]() mutable {
+            return detail::delete_file(std::move(core), std::move(origin), std::move(id));
+        };
+        return detail::start<bool>(std::forward<Token>(token), nullptr, core_->strand(), std::move(body_fn));
+    }
+
+    /// Downloads `url` to the file `path`: streamed to a temporary file in the
+    /// same folder, then renamed into place, so `path` is either absent (or
+    /// its old content) or the complete file, never a partial one. Redirects
+    /// are followed (never https to http), a broken transfer is resumed with
+    /// Range when the server supports it (else started again), both within
+    /// client_options::retry. No API key is sent.
+    ///
+    /// Handler: `void(evolink::error_code, evolink::download_result)`. Errors:
+    /// errc::invalid_request (bad URL or path; nothing fetched),
+    /// errc::response_too_large (over download_options::max_bytes),
+    /// errc::protocol_error (too many redirects, a wrong length), api_errc
+    /// (404/403: result URLs expire after 24 hours), transport errors, file
+    /// system errors (generic category). Cancellation: terminal, partial and
+    /// total; the temporary file is removed. Lifetimes: `url`, `path` and
+    /// `opts` are copied; `opts.on_progress` runs on the client's strand.
+    template <completion_token_not_diagnostics Token = default_token>
+    auto download(std::string_view url, const std::filesystem::path& path, const download_options& opts = {},
+                  Token&& token = {})
+    {
+        return start_download(url, path, opts, nullptr, std::forward<Token>(token));
+    }
+    template <class Token = default_token>
+    auto download(std::string_view url, const std::filesystem::path& path, const download_options& opts,
+                  diagnostics& diag, Token&& token = {})
+    {
+        return start_download(url, path, opts, &diag, std::forward<Token>(token));
+    }
+
+    /// Downloads every result of a finished task into `directory` (created if
+    /// missing), one after the other, as `<task id>-<index><ext>` (the
+    /// extension from the URL, else from the Content-Type).
+    ///
+    /// Handler: `void(evolink::error_code, std::vector<evolink::download_result>)`;
+    /// on failure, the results downloaded before it. Errors: as download;
+    /// errc::invalid_request for a task without results. Cancellation and
+    /// lifetimes: as download (`t` is copied).
+    template <completion_token_not_diagnostics Token = default_token>
+    auto download_results(const task& t, const std::filesystem::path& directory, const download_options& opts = {},
+                          Token&& token = {})
+    {
+        return start_download_results(t, directory, opts, nullptr, std::forward<Token>(token));
+    }
+    template <class Token = default_token>
+    auto download_results(const task& t, const std::filesystem::path& directory, const download_options& opts,
+                          diagnostics& diag, Token&& token = {})
+    {
+        return start_download_results(t, directory, opts, &diag, std::forward<Token>(token));
+    }
+
     /// Connections opened so far (each one a TCP connect and, for https, a
     /// TLS handshake). Read it on the client's executor.
     std::size_t connections_opened() const noexcept { return core_->connections_opened(); }
 
 private:
+    /// Validates and serializes a creation request, and finds its local
+    /// images (uploaded at submit time).
+    template <class R>
+    std::shared_ptr<const detail::prepared_create> prepare(const R& req) const
+    {
+        auto p = std::make_shared<detail::prepared_create>();
+        p->invalid = validate(req, validation_options{core_->options().allow_private_callback_urls});
+        p->endpoint = std::string(endpoint_of(req));
+        if (p->invalid) return p;
+        p->body = to_json(req);
+        if constexpr (std::is_same_v<R, image_to_video> || std::is_same_v<R, image_to_image>) {
+            constexpr bool video = std::is_same_v<R, image_to_video>;
+            p->limits = video ? image_to_video_limits() : image_to_image_limits();
+            auto& urls = p->body["image_urls"].as_array();
+            for (std::size_t i = 0; i < urls.size(); ++i) {
+                std::string ref(urls[i].as_string());
+                if (detail::is_local_image(ref))
+                    p->locals.push_back({i, video ? std::string("image_url") : "image_urls[" + std::to_string(i) + "]", ref});
+            }
+        }
+        return p;
+    }
+
     template <class R, class Token>
     auto start_submit(const R& req, submit_options opts, diagnostics* diag, Token&& token)
     {
-        auto invalid = validate(req, validation_options{core_->options().allow_private_callback_urls});
-        std::string body = invalid ? std::string() : boost::json::serialize(to_json(req));
-        auto body_fn = [core = core_, origin = api_, path = std::string(endpoint_of(req)), body = std::move(body),
-                        invalid = std::move(invalid), key = std::move(opts.idempotency_key)]() mutable {
-            return detail::post_task(std::move(core), std::move(origin), std::move(path), std::move(body), std::move(invalid),
-                                     std::move(key));
+        auto body_fn = [core = core_, api = api_, files = files_, p = prepare(req),
+                        key = std::move(opts.idempotency_key)]() mutable {
+            return detail::create_task(std::move(core), std::move(api), std::move(files), std::move(p), std::move(key));
         };
         return detail::start<task>(std::forward<Token>(token), diag, core_->strand(), std::move(body_fn));
+    }
+
+    template <class Token>
+    auto start_upload(detail::upload_job::kind k, std::string source, std::string mime, const upload_options& opts,
+                      diagnostics* diag, Token&& token)
+    {
+        auto job = std::make_shared<detail::upload_job>();
+        job->k = k;
+        job->source = std::move(source);
+        job->mime_type = std::move(mime);
+        job->options = opts;
+        auto body_fn = [core = core_, origin = files_, job = std::shared_ptr<const detail::upload_job>(std::move(job))]() mutable {
+            return detail::upload(std::move(core), std::move(origin), std::move(job));
+        };
+        return detail::start<file_info>(std::forward<Token>(token), diag, core_->strand(), std::move(body_fn));
+    }
+
+    template <class Token>
+    auto start_download(std::string_view url, const std::filesystem::path& path, const download_options& opts,
+                        diagnostics* diag, Token&& token)
+    {
+        auto job = std::make_shared<detail::download_job>();
+        job->url = std::string(url);
+        job->path = path;
+        job->options = opts;
+        auto body_fn = [core = core_, job = std::shared_ptr<const detail::download_job>(std::move(job))]() mutable {
+            return detail::download(std::move(core), std::move(job));
+        };
+        return detail::start<download_result>(std::forward<Token>(token), diag, core_->strand(), std::move(body_fn));
+    }
+
+    template <class Token>
+    auto start_download_results(const task& t, const std::filesystem::path& directory, const download_options& opts,
+                                diagnostics* diag, Token&& token)
+    {
+        auto job = std::make_shared<detail::results_job>();
+        job->t = t;
+        job->directory = directory;
+        job->options = opts;
+        auto body_fn = [core = core_, job = std::shared_ptr<const detail::results_job>(std::move(job))]() mutable {
+            return detail::download_all(std::move(core), std::move(job));
+        };
+        return detail::start<std::vector<download_result>>(std::forward<Token>(token), diag, core_->strand(),
+                                                          std::move(body_fn));
     }
 
     template <class Token>
@@ -305,23 +524,19 @@ private:
             }
             req = &*with_callback;
         }
-        auto invalid = validate(*req, validation_options{core_->options().allow_private_callback_urls});
-        std::string body = invalid ? std::string() : boost::json::serialize(to_json(*req));
-        auto body_fn = [core = core_, origin = api_, path = std::string(endpoint_of(*req)), body = std::move(body),
-                        invalid = std::move(invalid), opts = std::make_shared<const wait_options>(std::move(opts))]() mutable {
-            return run_generate(std::move(core), std::move(origin), std::move(path), std::move(body), std::move(invalid),
-                                std::move(opts));
+        auto body_fn = [core = core_, api = api_, files = files_, p = prepare(*req),
+                        opts = std::make_shared<const wait_options>(std::move(opts))]() mutable {
+            return run_generate(std::move(core), std::move(api), std::move(files), std::move(p), std::move(opts));
         };
         return detail::start<task>(std::forward<Token>(token), diag, core_->strand(), std::move(body_fn));
     }
 
     static boost::asio::awaitable<detail::outcome<task>> run_generate(std::shared_ptr<detail::transport> core,
-                                                                      detail::origin origin, std::string path,
-                                                                      std::string body, std::optional<diagnostics> invalid,
+                                                                      detail::origin origin, detail::origin files,
+                                                                      std::shared_ptr<const detail::prepared_create> p,
                                                                       detail::shared_wait_options opts)
     {
-        auto created = co_await detail::post_task(core, origin, std::move(path), std::move(body), std::move(invalid),
-                                                  opts->idempotency_key);
+        auto created = co_await detail::create_task(core, origin, std::move(files), std::move(p), opts->idempotency_key);
         if (created.ec) co_return created;
         if (opts->on_submitted) opts->on_submitted(created.value);
         auto id = created.value.id;

@@ -437,7 +437,7 @@ TEST_CASE("text_to_video aspect_ratio per quality", "[requests][validate][aspect
 // ---------------------------------------------------------------------------
 // image URLs
 
-TEST_CASE("image_to_image image_urls: 1 or 2 absolute http(s) URLs", "[requests][validate][image_urls]")
+TEST_CASE("image_to_image image_urls: 1 or 2 absolute http(s) URLs or local paths", "[requests][validate][image_urls]")
 {
     const std::string a = "https://example.com/a.png", b = "http://example.org/b.jpg",
                       c = "https://example.net/c.webp";
@@ -460,8 +460,7 @@ TEST_CASE("image_to_image image_urls: 1 or 2 absolute http(s) URLs", "[requests]
 
     SECTION("each URL must be an absolute http(s) URL; the index is named")
     {
-        auto bad = GENERATE(as<std::string>{}, "ftp://x/a.png", "not a url", "/relative.png", "relative.png",
-                            "example.com/a.png", "file:///etc/passwd", "data:image/png;base64,AAAA",
+        auto bad = GENERATE(as<std::string>{}, "ftp://x/a.png", "file:///etc/passwd", "data:image/png;base64,AAAA",
                             "mailto:a@example.com", "https://", "http:///a.png", "javascript:alert(1)");
         INFO("url " << show(bad));
         auto r = minimal<image_to_image>();
@@ -478,6 +477,24 @@ TEST_CASE("image_to_image image_urls: 1 or 2 absolute http(s) URLs", "[requests]
         expect_invalid(evolink::validate(r), "image_urls[1]");
     }
 
+    SECTION("a string without a URI scheme is a local file path: valid here, checked and uploaded at submit")
+    {
+        auto path = GENERATE(as<std::string>{}, "not a url", "/abs/cat.png", "relative.png", "./cat.png",
+                             "example.com/a.png", "C:/images/a.png", "my file (1).png");
+        INFO("path " << path);
+        CHECK(evolink::detail::is_local_image(path));
+        auto r = minimal<image_to_image>();
+        r.image_urls = {a, path};
+        expect_valid(evolink::validate(r));
+    }
+
+    SECTION("a NUL character in a path is refused")
+    {
+        auto r = minimal<image_to_image>();
+        r.image_urls = {std::string("cat\0.png", 8)};
+        expect_invalid(evolink::validate(r), "image_urls[0]", "NUL");
+    }
+
     SECTION("accepted URL forms")
     {
         auto good = GENERATE(as<std::string>{}, "https://example.com/a.png", "http://example.com/a.png",
@@ -490,7 +507,7 @@ TEST_CASE("image_to_image image_urls: 1 or 2 absolute http(s) URLs", "[requests]
     }
 }
 
-TEST_CASE("image_to_video image_url: required absolute http(s) URL", "[requests][validate][image_url]")
+TEST_CASE("image_to_video image_url: required absolute http(s) URL or local path", "[requests][validate][image_url]")
 {
     SECTION("empty")
     {
@@ -500,16 +517,16 @@ TEST_CASE("image_to_video image_url: required absolute http(s) URL", "[requests]
     }
     SECTION("not an absolute http(s) URL")
     {
-        auto bad = GENERATE(as<std::string>{}, "ftp://x/a.png", "not a url", "/relative.png", "example.com/a.png",
-                            "file:///tmp/a.png", "https://");
+        auto bad = GENERATE(as<std::string>{}, "ftp://x/a.png", "file:///tmp/a.png", "https://", "mailto:a@b.c");
         INFO("url " << show(bad));
         auto r = minimal<image_to_video>();
         r.image_url = bad;
         expect_invalid(evolink::validate(r), "image_url", bad);
     }
-    SECTION("http and https accepted")
+    SECTION("http and https URLs and local paths accepted")
     {
-        auto good = GENERATE(as<std::string>{}, "http://example.com/a.png", "https://example.com/first-frame.jpg");
+        auto good = GENERATE(as<std::string>{}, "http://example.com/a.png", "https://example.com/first-frame.jpg",
+                             "./cat.png", "/tmp/first frame.jpg");
         auto r = minimal<image_to_video>();
         r.image_url = good;
         expect_valid(evolink::validate(r));

@@ -146,12 +146,46 @@ EVOLINK_INLINE check_result check_aspect_ratio(std::string_view ar, std::string_
     return std::nullopt;
 }
 
-EVOLINK_INLINE check_result check_image_url(std::string_view field, std::string_view url)
+/// An absolute http(s) URL with a host (`file_url` of a URL upload).
+EVOLINK_INLINE check_result check_http_url(std::string_view field, std::string_view url)
 {
     auto u = boost::urls::parse_uri(url);
     if (!u || (u->scheme_id() != boost::urls::scheme::https && u->scheme_id() != boost::urls::scheme::http) ||
         u->host().empty())
         return invalid(field, quoted(url) + " is not an absolute http(s) URL; allowed: URLs the service can fetch");
+    return std::nullopt;
+}
+
+/// True when an image field names a local file rather than a URL: it does
+/// not start with a URI scheme ("https:", "data:", "file:"...). A one-letter
+/// "scheme" is not one ("C:" is not a URL either).
+EVOLINK_INLINE bool is_local_image(std::string_view s)
+{
+    auto colon = s.find(':');
+    if (colon == std::string_view::npos || colon < 2) return !s.empty();
+    auto scheme = s.substr(0, colon);
+    auto alpha = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); };
+    if (!alpha(scheme[0])) return true;
+    return !std::all_of(scheme.begin(), scheme.end(), [&](char c) {
+        return alpha(c) || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+    });
+}
+
+/// An image field: an http(s) URL, or a local file path (checked against the
+/// model's limits and uploaded through the Files API at submit time).
+EVOLINK_INLINE check_result check_image_url(std::string_view field, std::string_view url)
+{
+    if (url.empty()) return invalid(field, "is empty; allowed: an http(s) URL, or the path of a local image file");
+    if (is_local_image(url)) {
+        if (url.find('\0') != std::string_view::npos)
+            return invalid(field, quoted(url) + " holds a NUL character; allowed: a file path or an http(s) URL");
+        return std::nullopt;
+    }
+    auto u = boost::urls::parse_uri(url);
+    if (!u || (u->scheme_id() != boost::urls::scheme::https && u->scheme_id() != boost::urls::scheme::http) ||
+        u->host().empty())
+        return invalid(field, quoted(url) + " is not an absolute http(s) URL; allowed: URLs the service can fetch, "
+                                            "or the path of a local image file (uploaded first)");
     return std::nullopt;
 }
 

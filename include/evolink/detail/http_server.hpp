@@ -55,6 +55,9 @@ enum class reply_fault {
     reset,     ///< close the connection (RST) without answering
     cut_body,  ///< send the headers and half the body, then close
     slow_body, ///< send the headers, then the body in pieces spread over `slow_for`
+    /// Content-Length says 1000 bytes more than the body; the whole body is
+    /// sent, then the connection closes.
+    wrong_length,
 };
 
 struct server_reply {
@@ -243,6 +246,7 @@ private:
         }
         answer.res.keep_alive(false);
         answer.res.prepare_payload();
+        if (answer.fault == reply_fault::wrong_length) answer.res.content_length(answer.res.body().size() + 1000);
         std::ostringstream os;
         os << answer.res;
         std::string bytes = os.str();
@@ -254,6 +258,8 @@ private:
         };
         if (answer.fault == reply_fault::cut_body) {
             co_await send(0, head + body / 2);
+        } else if (answer.fault == reply_fault::wrong_length) {
+            co_await send(0, bytes.size());
         } else { // slow_body: the headers at once, the body in ten pieces
             auto [ec, n] = co_await send(0, head);
             boost::asio::steady_timer timer(strand_);

@@ -33,6 +33,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -223,6 +224,65 @@ public:
 
     std::size_t connections_opened() const noexcept { return connections_opened_; }
 
+    /// A pooled connection checked out for one exchange. Give it back with
+    /// checkin(); a lease dropped without it closes its connection and frees
+    /// its slot (error and cancellation paths).
+    class lease {
+    public:
+        lease() = default;
+        lease(transport* t, host_pool* p, std::unique_ptr<connection> c) : t_(t), pool_(p), conn_(std::move(c)) {}
+        lease(lease&& o) noexcept : t_(o.t_), pool_(o.pool_), conn_(std::move(o.conn_)) {}
+        lease& operator=(lease&& o) noexcept
+        {
+            if (this != &o) {
+                checkin(false);
+                t_ = o.t_;
+                pool_ = o.pool_;
+                conn_ = std::move(o.conn_);
+            }
+            return *this;
+        }
+        ~lease() { checkin(false); }
+        connection& operator*() const { return *conn_; }
+        connection* operator->() const { return conn_.get(); }
+        explicit operator bool() const { return conn_ != nullptr; }
+        /// Back to the pool when `reuse` (a complete answer on a keep-alive
+        /// connection), else closed.
+        void checkin(bool reuse)
+        {
+            if (!conn_) return;
+            if (reuse) {
+                conn_->lowest().expires_never();
+                conn_->idle_since = std::chrono::steady_clock::now();
+                ++conn_->requests;
+                pool_->idle.push_back(std::move(conn_));
+                pool_->wake.cancel_one();
+            } else {
+                conn_->close();
+                conn_.reset();
+                t_->release_slot(*pool_);
+            }
+        }
+
+    private:
+        transport* t_ = nullptr;
+        host_pool* pool_ = nullptr;
+        std::unique_ptr<connection> conn_;
+    };
+
+    /// A connection to `o`: an idle pooled one, else a new one once the pool
+    /// has room. The caller must keep the transport alive while it holds it.
+    asio::awaitable<outcome<lease>> checkout(const origin& o)
+    {
+        auto& pool = pool_for(o);
+        auto acquired = co_await acquire(pool, o);
+        if (acquired.ec) {
+            release_slot(pool);
+            co_return failure<lease>(acquired.ec, std::move(acquired.diag));
+        }
+        co_return outcome<lease>{{}, {}, lease(this, &pool, std::move(acquired.value))};
+    }
+
     /// Sends one request and reads its answer. A non-2xx status is not an
     /// error here: the caller reads status and body. `body` empty: no body.
     /// `authorize`: send the API key (false for URLs that are not the API's:
@@ -230,52 +290,182 @@ public:
     asio::awaitable<outcome<http_result>> request(const origin& o, http::verb method, std::string target,
                                                   std::string body, bool authorize = true, http_headers extra = {})
     {
-        auto self = shared_from_this(); // keep the pools alive across suspensions
-        auto& pool = pool_for(o);
-        auto acquired = co_await acquire(pool, o);
-        if (acquired.ec) {
-            release_slot(pool);
-            co_return failure<http_result>(acquired.ec, std::move(acquired.diag)); // sent = false
-        }
-        auto conn = std::move(acquired.value);
-
         http::request<http::string_body> req{method, o.path + target, 11};
+        set_headers(req, o, authorize, extra);
+        if (!body.empty()) {
+            req.set(http::field::content_type, "application/json");
+            req.body() = std::move(body);
+        }
+        req.prepare_payload();
+        co_return co_await exchange(o, method, target, req, nullptr);
+    }
+
+    /// A multipart/form-data body streamed from a file: `head`, the file's
+    /// bytes read in pieces (never all in memory), then `tail`.
+    struct streamed_body {
+        std::string content_type; ///< multipart/form-data; boundary=...
+        std::string head;
+        std::string file;         ///< path of the file to stream
+        std::uint64_t file_size = 0;
+        std::string tail;
+    };
+
+    /// POSTs a streamed body and reads the (JSON) answer, as request() does.
+    /// The file is read on the strand, 64 KiB at a time; a file that changes
+    /// size meanwhile fails the request (the Content-Length was sent).
+    asio::awaitable<outcome<http_result>> request_streamed(const origin& o, std::string target,
+                                                           std::shared_ptr<const streamed_body> b)
+    {
+        http::request<http::empty_body> req{http::verb::post, o.path + target, 11};
+        set_headers(req, o, true, {});
+        req.set(http::field::content_type, b->content_type);
+        req.content_length(b->head.size() + b->file_size + b->tail.size());
+        co_return co_await exchange(o, http::verb::post, target, req, b.get());
+    }
+
+    /// Writes a request: a whole message, or the header of a streamed one
+    /// followed by its parts. (Coroutine helpers here take references only:
+    /// g++ 12 miscompiles class objects passed by value to coroutines.)
+    template <class Stream, class Body>
+    static asio::awaitable<error_code> write_request(Stream& s, http::request<Body>& req, const streamed_body* b,
+                                                     std::chrono::milliseconds timeout)
+    {
+        if constexpr (!std::is_same_v<Body, http::empty_body>) {
+            auto [ec, n] = co_await http::async_write(s, req, tuple_awaitable);
+            (void)n;
+            co_return ec;
+        } else {
+            http::request_serializer<http::empty_body> sr{req};
+            auto [ec, n] = co_await http::async_write_header(s, sr, tuple_awaitable);
+            if (ec || !b) co_return ec;
+            std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(b->head), tuple_awaitable);
+            if (ec) co_return ec;
+            std::FILE* f = std::fopen(b->file.c_str(), "rb");
+            if (!f) co_return error_code(errno, boost::system::generic_category());
+            std::vector<char> piece(64 * 1024);
+            std::uint64_t left = b->file_size;
+            while (!ec && left > 0) {
+                auto want = static_cast<std::size_t>(std::min<std::uint64_t>(piece.size(), left));
+                auto got = std::fread(piece.data(), 1, want, f);
+                if (got == 0) { // shrank or unreadable since its size was sent
+                    ec = error_code(EIO, boost::system::generic_category());
+                    break;
+                }
+                left -= got;
+                beast::get_lowest_layer(s).expires_after(timeout); // per piece: a slow uplink is not a timeout
+                std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(piece.data(), got), tuple_awaitable);
+            }
+            std::fclose(f);
+            if (!ec) std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(b->tail), tuple_awaitable);
+            co_return ec;
+        }
+    }
+
+    /// Writes `req` on the connection's TLS or plain stream.
+    template <class Body>
+    asio::awaitable<error_code> write_on(connection& c, http::request<Body>& req, const streamed_body* b) const
+    {
+        if (c.tls) co_return co_await write_request(*c.tls, req, b, opts_.request_timeout);
+        co_return co_await write_request(*c.plain, req, b, opts_.request_timeout);
+    }
+
+    /// Reads (part of) an answer with `parser` on the connection's stream:
+    /// the header only, the next piece of the body, or the whole message.
+    enum class read_mode { header, some, whole };
+    template <class Parser>
+    static asio::awaitable<error_code> read_on(connection& c, Parser& parser, read_mode mode)
+    {
+        if (c.tls) co_return std::get<0>(co_await read_from(*c.tls, c.buffer, parser, mode));
+        co_return std::get<0>(co_await read_from(*c.plain, c.buffer, parser, mode));
+    }
+    template <class Stream, class Parser>
+    static asio::awaitable<std::tuple<error_code, std::size_t>> read_from(Stream& s, beast::flat_buffer& buf,
+                                                                          Parser& parser, read_mode mode)
+    {
+        switch (mode) {
+        case read_mode::header: co_return co_await http::async_read_header(s, buf, parser, tuple_awaitable);
+        case read_mode::some: co_return co_await http::async_read_some(s, buf, parser, tuple_awaitable);
+        case read_mode::whole: break;
+        }
+        co_return co_await http::async_read(s, buf, parser, tuple_awaitable);
+    }
+
+    /// Maps a transport error to (evolink error, diagnostics).
+    std::pair<error_code, diagnostics> describe(const error_code& ec, std::string_view phase, const std::string& what,
+                                                std::chrono::milliseconds limit) const
+    {
+        diagnostics d;
+        error_code out;
+        if (ec == asio::error::operation_aborted || ec == boost::system::errc::operation_canceled) {
+            out = asio::error::operation_aborted;
+            d.message = what + ": cancelled while " + std::string(phase);
+        } else if (ec == beast::error::timeout) {
+            out = make_error_code(errc::timeout);
+            d.message = what + ": timed out after " + seconds_text(limit) + " while " + std::string(phase);
+        } else if (phase == "resolving the host" || phase == "connecting") {
+            out = make_error_code(errc::connect_failed);
+            d.message = what + ": " + std::string(phase) + " failed: " + ec.message();
+        } else if (phase == "the TLS handshake") {
+            out = make_error_code(errc::tls_failed);
+            d.message = what + ": the TLS handshake failed: " + ec.message();
+        } else if (ec == http::error::body_limit || ec == http::error::header_limit ||
+                   ec == http::error::buffer_overflow) {
+            out = make_error_code(errc::response_too_large);
+            d.message = what + ": the answer is over the limit (" + ec.message() + ")";
+        } else if (ec.category() == http::make_error_code(http::error::end_of_stream).category() && ec != http::error::end_of_stream &&
+                   ec != http::error::partial_message) {
+            out = make_error_code(errc::protocol_error);
+            d.message = what + ": invalid HTTP while " + std::string(phase) + ": " + ec.message();
+        } else if (ec.category() == boost::system::generic_category() && ec != boost::system::errc::connection_reset &&
+                   ec != boost::system::errc::broken_pipe) {
+            out = ec; // a local file or system failure (an upload's source file...)
+            d.message = what + ": " + std::string(phase) + " failed: " + ec.message();
+        } else {
+            out = make_error_code(errc::connection_lost);
+            d.message = what + ": connection lost while " + std::string(phase) + ": " + ec.message();
+        }
+        return {out, std::move(d)};
+    }
+
+    /// The common headers of every request: Host, Authorization (the API's
+    /// own hosts only), User-Agent, Accept, keep-alive, then `extra`.
+    template <class Body>
+    void set_headers(http::request<Body>& req, const origin& o, bool authorize, const http_headers& extra) const
+    {
         req.set(http::field::host, o.host_header);
         if (authorize) req.set(http::field::authorization, "Bearer " + opts_.api_key);
         req.set(http::field::user_agent, opts_.user_agent);
         req.set(http::field::accept, "application/json");
         req.keep_alive(true);
         for (auto& [name, value] : extra) req.set(name, value);
-        if (!body.empty()) {
-            req.set(http::field::content_type, "application/json");
-            req.body() = std::move(body);
-        }
-        req.prepare_payload();
+    }
+
+private:
+    /// One exchange on a pooled connection: `write(stream)` sends the
+    /// request, then the answer is read whole (within the size limits).
+    template <class Body>
+    asio::awaitable<outcome<http_result>> exchange(const origin& o, http::verb method, const std::string& target,
+                                                   http::request<Body>& req, const streamed_body* b)
+    {
+        auto self = shared_from_this(); // keep the pools alive across suspensions
+        auto leased = co_await checkout(o);
+        if (leased.ec) co_return failure<http_result>(leased.ec, std::move(leased.diag)); // sent = false
+        auto& conn = leased.value;
 
         http::response_parser<http::string_body> parser;
         parser.header_limit(static_cast<std::uint32_t>(opts_.max_response_header_bytes));
         parser.body_limit(opts_.max_response_body_bytes);
         conn->lowest().expires_after(opts_.request_timeout);
-        error_code ec;
         const char* phase = "writing the request";
-        if (conn->tls) {
-            std::tie(ec, std::ignore) = co_await http::async_write(*conn->tls, req, tuple_awaitable);
-            if (!ec) {
-                phase = "reading the answer";
-                std::tie(ec, std::ignore) = co_await http::async_read(*conn->tls, conn->buffer, parser, tuple_awaitable);
-            }
-        } else {
-            std::tie(ec, std::ignore) = co_await http::async_write(*conn->plain, req, tuple_awaitable);
-            if (!ec) {
-                phase = "reading the answer";
-                std::tie(ec, std::ignore) = co_await http::async_read(*conn->plain, conn->buffer, parser, tuple_awaitable);
-            }
+        auto ec = co_await write_on(*conn, req, b);
+        if (!ec) {
+            phase = "reading the answer";
+            ec = co_await read_on(*conn, parser, read_mode::whole);
         }
         std::string what = std::string(http::to_string(method)) + " " + o.key() + o.path + target;
         if (ec) {
-            conn->close();
-            release_slot(pool);
             bool reused = conn->requests > 0;
+            conn.checkin(false);
             auto d = describe(ec, phase, what, opts_.request_timeout);
             if (reused && d.first == make_error_code(errc::connection_lost))
                 d.second.message += " (on a reused connection)";
@@ -285,31 +475,31 @@ public:
             co_return outcome<http_result>{d.first, std::move(d.second), std::move(sent)};
         }
         auto& res = parser.get();
+        http_result r = read_head(res);
+        r.body = std::move(res.body());
+        log(log_level::debug, what + " -> " + std::to_string(r.status) +
+                                  (r.request_id.empty() ? "" : " [request id: " + r.request_id + "]"));
+        conn.checkin(res.keep_alive());
+        co_return outcome<http_result>{{}, {}, std::move(r)};
+    }
+
+public:
+    /// What an answer's header says (everything but the body).
+    template <class Fields>
+    static http_result read_head(const http::header<false, Fields>& res)
+    {
         http_result r;
         r.status = res.result_int();
         r.reason = std::string(res.reason());
         r.content_type = std::string(res[http::field::content_type]);
         r.request_id = std::string(res["X-Request-Id"]);
         if (r.request_id.empty()) r.request_id = std::string(res["X-Oneapi-Request-Id"]);
-        r.body = std::move(res.body());
         r.sent = true;
         if (auto ms = res["retry-after-ms"]; !ms.empty()) r.retry_after = parse_retry_after_ms(ms);
         if (auto ra = res[http::field::retry_after]; !r.retry_after && !ra.empty())
             r.retry_after = parse_retry_after(ra, std::chrono::system_clock::now());
         r.replayed = beast::iequals(res["Idempotency-Replayed"], "true");
-        ++conn->requests;
-        log(log_level::debug, what + " -> " + std::to_string(r.status) +
-                                  (r.request_id.empty() ? "" : " [request id: " + r.request_id + "]"));
-        if (res.keep_alive()) {
-            conn->lowest().expires_never();
-            conn->idle_since = std::chrono::steady_clock::now();
-            pool.idle.push_back(std::move(conn));
-            pool.wake.cancel_one();
-        } else {
-            conn->close();
-            release_slot(pool);
-        }
-        co_return outcome<http_result>{{}, {}, std::move(r)};
+        return r;
     }
 
 private:
@@ -417,39 +607,6 @@ private:
         ++connections_opened_;
         log(log_level::debug, "connected to " + o.key() + (o.tls ? " (TLS)" : " (plain HTTP)"));
         co_return result{{}, {}, std::move(c)};
-    }
-
-    /// Maps a transport error to (evolink error, diagnostics).
-    std::pair<error_code, diagnostics> describe(const error_code& ec, std::string_view phase, const std::string& what,
-                                                std::chrono::milliseconds limit) const
-    {
-        diagnostics d;
-        error_code out;
-        if (ec == asio::error::operation_aborted || ec == boost::system::errc::operation_canceled) {
-            out = asio::error::operation_aborted;
-            d.message = what + ": cancelled while " + std::string(phase);
-        } else if (ec == beast::error::timeout) {
-            out = make_error_code(errc::timeout);
-            d.message = what + ": timed out after " + seconds_text(limit) + " while " + std::string(phase);
-        } else if (phase == "resolving the host" || phase == "connecting") {
-            out = make_error_code(errc::connect_failed);
-            d.message = what + ": " + std::string(phase) + " failed: " + ec.message();
-        } else if (phase == "the TLS handshake") {
-            out = make_error_code(errc::tls_failed);
-            d.message = what + ": the TLS handshake failed: " + ec.message();
-        } else if (ec == http::error::body_limit || ec == http::error::header_limit ||
-                   ec == http::error::buffer_overflow) {
-            out = make_error_code(errc::response_too_large);
-            d.message = what + ": the answer is over the limit (" + ec.message() + ")";
-        } else if (ec.category() == http::make_error_code(http::error::end_of_stream).category() && ec != http::error::end_of_stream &&
-                   ec != http::error::partial_message) {
-            out = make_error_code(errc::protocol_error);
-            d.message = what + ": invalid HTTP while " + std::string(phase) + ": " + ec.message();
-        } else {
-            out = make_error_code(errc::connection_lost);
-            d.message = what + ": connection lost while " + std::string(phase) + ": " + ec.message();
-        }
-        return {out, std::move(d)};
     }
 
     asio::any_io_executor strand_;

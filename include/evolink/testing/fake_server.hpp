@@ -23,6 +23,7 @@
 #include <evolink/requests.hpp>
 #include <evolink/task.hpp>
 #include <evolink/testing/certificates.hpp>
+#include <evolink/testing/fake_files.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -126,7 +127,17 @@ struct fake_server_options {
     /// Models accepted without typed validation (besides the four Wan 2.5 ones).
     std::vector<std::string> extra_models{"wan2.6-text-to-video", "wan2.6-image-to-video",
                                           "wan2.6-image-to-video-flash"};
-    std::size_t max_request_body = 1024 * 1024; ///< larger bodies get 413
+    std::size_t max_request_body = 1024 * 1024; ///< larger bodies get 413 (the Files API's uploads aside)
+
+    /// Files API: the largest file accepted (40001 above), and how many
+    /// files may be stored at once (40003 beyond).
+    std::size_t max_file_bytes = 10 * 1024 * 1024;
+    std::size_t file_quota = 100;
+    /// Result files (/results/...): the size of each (deterministic bytes:
+    /// fake_server::result_content), and whether Range requests are honoured
+    /// (Accept-Ranges, 206, If-Range with the ETag).
+    std::size_t result_bytes = 256 * 1024;
+    bool result_ranges = true;
 
     /// Deliver callbacks to the tasks' callback_url. The fake accepts
     /// callback URLs on loopback (plain http there too); the real service
@@ -183,6 +194,7 @@ public:
     std::deque<canned_response> canned;
     std::vector<recorded_request> recorded;
     std::atomic<std::size_t> tasks_created{0}, callback_attempts{0}, callbacks_delivered{0};
+    fake_files files;
 
     void start()
     {
@@ -194,7 +206,11 @@ public:
             ctx->use_private_key(asio::buffer(certs.key_pem), ssl::context::pem);
         }
         evolink::detail::http_server_limits limits;
-        limits.max_body = opts.max_request_body;
+        // Uploads (base64 grows them by a third) may be larger than other
+        // requests; answer() holds the others to max_request_body.
+        limits.max_body = std::max(opts.max_request_body, opts.max_file_bytes / 3 * 4 + 64 * 1024);
+        files.max_file_bytes = opts.max_file_bytes;
+        files.quota = opts.file_quota;
         limits.max_header = 16 * 1024;
         std::weak_ptr<fake_server_state> weak = shared_from_this();
         listener = std::make_shared<evolink::detail::http_listener>(
@@ -321,7 +337,21 @@ private:
     {
         std::string_view target(req.target());
         if (target.starts_with("/results/")) return result_file(req, target);
-        if (req[http::field::authorization] != "Bearer " + opts.api_key)
+        bool authorized = req[http::field::authorization] == "Bearer " + opts.api_key;
+        auto fetch = [this](std::string_view url) -> std::optional<std::string> {
+            if (!url.starts_with(base_url + "/results/")) return std::nullopt;
+            auto rest = url.substr(base_url.size());
+            auto slash = rest.find('/', 9);
+            if (slash == std::string_view::npos || !tasks_.count(std::string(rest.substr(9, slash - 9)))) return std::nullopt;
+            return result_content_of(rest);
+        };
+        if (auto r = files.handle(req, authorized, base_url, fetch)) {
+            r->set("X-Request-Id", "fake-req-" + std::to_string(++request_ids_));
+            return std::move(*r);
+        }
+        if (req.body().size() > opts.max_request_body)
+            return error_response(413, "request_too_large_error", "", "request body too large", "413");
+        if (!authorized)
             return error_response(401, "authentication_error", "", "Invalid or missing API key", "401");
         bool images = target == "/v1/images/generations", videos = target == "/v1/videos/generations";
         if (images || videos) {
@@ -562,18 +592,90 @@ private:
         return o;
     }
 
+public:
+    /// The bytes of the result file at `path` ("/results/{id}/{i}.{ext}"):
+    /// a PNG or MP4 signature, then a pattern that depends on the path, so
+    /// that every byte of a download can be checked.
+    std::string result_content_of(std::string_view path) const
+    {
+        auto seed = static_cast<unsigned>(std::hash<std::string_view>{}(path));
+        auto fill = [&](std::string& s, std::size_t n) {
+            for (std::size_t i = 0; i < n; ++i) s += static_cast<char>((i * 131 + seed + i / 251) & 0xFF);
+        };
+        if (path.ends_with(".mp4")) {
+            std::string bytes("\0\0\0\x18" "ftypmp42\0\0\0\0mp42isom", 24);
+            fill(bytes, opts.result_bytes > bytes.size() ? opts.result_bytes - bytes.size() : 0);
+            return bytes;
+        }
+        // A PNG whose chunks are well formed (1280x720, RGB; the IDAT holds
+        // the pattern), so that the Files API accepts it as an image too.
+        auto be32 = [](std::string& s, std::size_t v) {
+            for (int i = 3; i >= 0; --i) s += static_cast<char>((v >> (8 * i)) & 0xFF);
+        };
+        std::string png("\x89PNG\r\n\x1a\n", 8);
+        be32(png, 13);
+        png += "IHDR";
+        be32(png, 1280);
+        be32(png, 720);
+        png += std::string("\x08\x02\x00\x00\x00", 5);
+        be32(png, 0);
+        std::size_t fixed = png.size() + 12 + 12; // IDAT's length, type and CRC; IEND
+        std::size_t data = opts.result_bytes > fixed ? opts.result_bytes - fixed : 0;
+        be32(png, data);
+        png += "IDAT";
+        fill(png, data);
+        be32(png, 0);
+        be32(png, 0);
+        png += "IEND";
+        be32(png, 0);
+        return png;
+    }
+
+private:
     server_response result_file(const server_request& req, std::string_view target)
     {
-        // /results/{task id}/{index}.{png|mp4}, served for known tasks.
+        // /results/{task id}/{index}.{png|mp4}, served for known tasks, with
+        // Range support (one "bytes=N-" or "bytes=N-M" range).
         auto rest = target.substr(std::string_view("/results/").size());
         auto slash = rest.find('/');
         auto it = slash == std::string_view::npos ? tasks_.end() : tasks_.find(std::string(rest.substr(0, slash)));
         if (req.method() != http::verb::get || it == tasks_.end()) return make(404, "not found", "text/plain");
-        bool video = target.ends_with(".mp4");
-        std::string bytes = video ? std::string("\0\0\0\x18" "ftypmp42\0\0\0\0mp42isom", 24)
-                                  : std::string("\x89PNG\r\n\x1a\n", 8);
-        bytes += "evolink fake result for " + it->first;
-        return make(200, std::move(bytes), video ? "video/mp4" : "image/png");
+        std::string bytes = result_content_of(target);
+        std::string type = target.ends_with(".mp4") ? "video/mp4" : "image/png";
+        std::string etag = "\"" + std::to_string(std::hash<std::string>{}(bytes)) + "\"";
+        std::string_view range = req[http::field::range];
+        std::string_view if_range = req[http::field::if_range];
+        if (!opts.result_ranges || range.empty() || (!if_range.empty() && if_range != etag)) {
+            auto res = make(200, std::move(bytes), type);
+            res.set(http::field::etag, etag);
+            if (opts.result_ranges) res.set(http::field::accept_ranges, "bytes");
+            return res;
+        }
+        std::size_t first = 0, last = bytes.size() - 1;
+        bool ok = range.starts_with("bytes=") && range.find(',') == std::string_view::npos;
+        auto spec = ok ? range.substr(6) : std::string_view();
+        auto dash = spec.find('-');
+        ok = ok && dash != std::string_view::npos && dash > 0;
+        auto number = [](std::string_view v, std::size_t& out) {
+            if (v.empty() || v.size() > 15 || v.find_first_not_of("0123456789") != std::string_view::npos) return false;
+            out = std::stoull(std::string(v));
+            return true;
+        };
+        ok = ok && number(spec.substr(0, dash), first);
+        if (ok && dash + 1 < spec.size()) ok = number(spec.substr(dash + 1), last) && last >= first;
+        if (!ok) return make(400, "bad Range", "text/plain");
+        if (first >= bytes.size()) {
+            auto res = make(416, "", type);
+            res.set(http::field::content_range, "bytes */" + std::to_string(bytes.size()));
+            return res;
+        }
+        last = std::min(last, bytes.size() - 1);
+        auto res = make(206, bytes.substr(first, last - first + 1), type);
+        res.set(http::field::content_range,
+                "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" + std::to_string(bytes.size()));
+        res.set(http::field::etag, etag);
+        res.set(http::field::accept_ranges, "bytes");
+        return res;
     }
 
     static bool well_formed(std::string_view id)
@@ -684,6 +786,15 @@ public:
             if (r.method == method && r.target.starts_with(path_prefix)) ++n;
         return n;
     }
+    /// The bytes served at a result URL of this server (to compare downloads).
+    std::string result_content(std::string_view url) const
+    {
+        auto path = url.substr(std::min(url.size(), st_->base_url.size()));
+        return st_->result_content_of(path);
+    }
+    /// The files the fake Files API holds now, by id.
+    std::map<std::string, fake_file> files() const { return st_->files.files(); }
+
     /// TCP connections accepted, and TLS handshakes that succeeded.
     std::size_t connections() const noexcept { return st_->listener->connections(); }
     std::size_t handshakes() const noexcept { return st_->listener->handshakes(); }

@@ -1,0 +1,436 @@
+// evolink-cpp. Distributed under the Boost Software License, Version 1.0.
+#ifndef EVOLINK_DETAIL_FILES_OPS_HPP
+#define EVOLINK_DETAIL_FILES_OPS_HPP
+
+// The Files API calls: uploads (a file streamed as multipart/form-data,
+// base64 bytes, a URL), list, quota, delete; and the answers' envelope, whose
+// failures come with a non-2xx status or with 200 and "success": false.
+
+#include <evolink/detail/api_error.hpp>
+#include <evolink/detail/config.hpp>
+#include <evolink/detail/download.hpp>
+#include <evolink/detail/task_ops.hpp>
+#include <evolink/detail/transport.hpp>
+#include <evolink/files.hpp>
+#include <evolink/images.hpp>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <openssl/evp.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace evolink::detail {
+
+/// The `data` of a successful Files API answer, else the error: a Files API
+/// code (files_errc) when the body has one, else the HTTP status (api_errc;
+/// on a 200 with "success": false and a status-like code, that code).
+EVOLINK_INLINE outcome<boost::json::object> files_outcome(outcome<http_result> r, std::string_view secret)
+{
+    using result = outcome<boost::json::object>;
+    if (r.ec) return failure<boost::json::object>(r.ec, std::move(r.diag));
+    auto& h = r.value;
+    boost::system::error_code pec;
+    auto v = boost::json::parse(h.body, pec);
+    const boost::json::object* o = !pec && v.is_object() ? &v.get_object() : nullptr;
+    bool ok_status = h.status >= 200 && h.status <= 299;
+    auto* success = o ? o->if_contains("success") : nullptr;
+    bool failed = !ok_status || (success && success->is_bool() && !success->get_bool());
+    if (failed) {
+        auto d = api_diagnostics(h);
+        auto code = o ? json_number(o->if_contains("code")) : std::nullopt;
+        error_code ec = make_http_error(static_cast<int>(ok_status ? 500 : h.status));
+        if (code && *code >= 10000 && *code < 100000) ec = {static_cast<int>(*code), files_category()};
+        else if (ok_status && code && *code >= 400 && *code <= 599) ec = make_http_error(static_cast<int>(*code));
+        if (d.message.empty() || d.message == h.reason) d.message = ec.message();
+        redact(d, secret);
+        return failure<boost::json::object>(ec, std::move(d));
+    }
+    if (o) {
+        if (auto* data = json_object(*o, "data")) return result{{}, {}, *data};
+        if (!o->contains("data")) return result{{}, {}, {}}; // delete: no data
+    }
+    diagnostics d;
+    d.http_status = static_cast<int>(h.status);
+    d.request_id = h.request_id;
+    d.message = "the answer is not a Files API envelope: " +
+                (h.body.empty() ? std::string("empty body") : body_excerpt(h.body));
+    redact(d, secret);
+    return failure<boost::json::object>(make_error_code(errc::bad_response), std::move(d));
+}
+
+EVOLINK_INLINE std::uint64_t json_count(const boost::json::object& o, std::string_view key)
+{
+    auto n = json_number(o.if_contains(key));
+    return n && *n > 0 ? static_cast<std::uint64_t>(*n) : 0;
+}
+
+EVOLINK_INLINE file_info file_info_from_json(const boost::json::object& o)
+{
+    file_info f;
+    f.file_id = json_text(o.if_contains("file_id"));
+    f.file_name = json_text(o.if_contains("file_name"));
+    f.original_name = json_text(o.if_contains("original_name"));
+    f.file_size = json_count(o, "file_size");
+    f.mime_type = json_text(o.if_contains("mime_type"));
+    f.upload_path = json_text(o.if_contains("upload_path"));
+    f.file_url = json_text(o.if_contains("file_url"));
+    f.download_url = json_text(o.if_contains("download_url"));
+    f.upload_time = json_text(o.if_contains("upload_time"));
+    f.expires_at = json_text(o.if_contains("expires_at"));
+    return f;
+}
+
+EVOLINK_INLINE std::string base64(std::string_view bytes)
+{
+    std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                            reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
+    out.resize(static_cast<std::size_t>(n));
+    return out;
+}
+
+/// What to upload: exactly one of a local file, bytes, or a URL.
+struct upload_job {
+    enum class kind { file, bytes, url } k = kind::file;
+    std::string source;    ///< the path, the bytes, or the URL
+    std::string mime_type; ///< bytes: their type ("image/png"...)
+    upload_options options;
+};
+
+/// A multipart/form-data field name or file name, made safe for a quoted
+/// header parameter (quotes and line breaks would end it early).
+EVOLINK_INLINE std::string form_quoted(std::string_view s)
+{
+    std::string out;
+    for (char c : s) out += (c == '"' || c == '\r' || c == '\n' || c == '\\') ? '_' : c;
+    return out;
+}
+
+/// Builds the request of an upload. Fails (nothing sent) when the file
+/// cannot be read or is empty.
+EVOLINK_INLINE std::optional<diagnostics> prepare_upload(const upload_job& job, std::string& target, std::string& json,
+                                                         std::shared_ptr<transport::streamed_body>& stream)
+{
+    boost::json::object o;
+    if (!job.options.upload_path.empty()) o["upload_path"] = job.options.upload_path;
+    if (!job.options.file_name.empty()) o["file_name"] = job.options.file_name;
+    switch (job.k) {
+    case upload_job::kind::url:
+        if (auto e = check_http_url("file_url", job.source)) return e;
+        target = "/api/v1/files/upload/url";
+        o["file_url"] = job.source;
+        json = boost::json::serialize(o);
+        return std::nullopt;
+    case upload_job::kind::bytes: {
+        if (job.source.empty()) return invalid("bytes", "is empty; allowed: the bytes of a file");
+        std::string mime = job.mime_type;
+        if (mime.empty())
+            mime = mime_type(sniff_image_format(
+                std::span(reinterpret_cast<const unsigned char*>(job.source.data()), job.source.size())));
+        target = "/api/v1/files/upload/base64";
+        o["base64_data"] = "data:" + mime + ";base64," + base64(job.source);
+        json = boost::json::serialize(o);
+        return std::nullopt;
+    }
+    case upload_job::kind::file: break;
+    }
+    std::error_code fec;
+    auto size = std::filesystem::file_size(job.source, fec);
+    if (fec) return invalid("path", detail::quoted(job.source) + " cannot be read: " + fec.message());
+    if (size == 0) return invalid("path", detail::quoted(job.source) + " is empty; allowed: a file with content");
+    std::FILE* probe = std::fopen(job.source.c_str(), "rb");
+    if (!probe) return invalid("path", detail::quoted(job.source) + " cannot be opened: " + std::strerror(errno));
+    unsigned char head[64];
+    auto got = std::fread(head, 1, sizeof head, probe);
+    std::fclose(probe);
+    std::string mime(mime_type(sniff_image_format(std::span<const unsigned char>(head, got))));
+
+    stream = std::make_shared<transport::streamed_body>();
+    std::string boundary = "evolink-" + make_idempotency_key().substr(4, 24);
+    stream->content_type = "multipart/form-data; boundary=" + boundary;
+    for (auto* field : {"upload_path", "file_name"})
+        if (auto* v = o.if_contains(field))
+            stream->head += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + field + "\"\r\n\r\n" +
+                            std::string(v->get_string()) + "\r\n";
+    auto name = std::filesystem::path(job.source).filename().string();
+    stream->head += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" +
+                    form_quoted(name) + "\"\r\nContent-Type: " + mime + "\r\n\r\n";
+    stream->file = job.source;
+    stream->file_size = size;
+    stream->tail = "\r\n--" + boundary + "--\r\n";
+    target = "/api/v1/files/upload/stream";
+    return std::nullopt;
+}
+
+/// One Files API call with the client's retry policy. Reads (list, quota,
+/// delete: repeating them is harmless) retry transient failures; an upload
+/// is retried only when it provably never reached the server or got a 429
+/// (a resent upload could store the file twice, counting twice against the
+/// quota).
+EVOLINK_INLINE asio::awaitable<outcome<boost::json::object>>
+files_call(std::shared_ptr<transport> core, origin o, http::verb method, std::string target, std::string json,
+           std::shared_ptr<const transport::streamed_body> stream, bool is_read)
+{
+    auto start = std::chrono::steady_clock::now();
+    std::minstd_rand rng{std::random_device{}()};
+    for (unsigned attempt = 1;; ++attempt) {
+        outcome<http_result> r; // no `?:` around co_await: g++ 12 destroys its result twice
+        if (stream) r = co_await core->request_streamed(o, target, stream);
+        else r = co_await core->request(o, method, target, json);
+        bool sent = r.value.sent;
+        auto retry_after = r.value.retry_after;
+        auto out = files_outcome(std::move(r), core->options().api_key);
+        out.diag.attempts = attempt;
+        if (!out.ec || out.ec == asio::error::operation_aborted) co_return out;
+        // Judged by the HTTP status when there was one (a 500 carrying code
+        // 50001 is a 500), else by the error.
+        auto basis = out.diag.http_status >= 300 ? make_http_error(out.diag.http_status) : out.ec;
+        auto verdict = classify_create(basis, sent, false, out.diag.code);
+        bool again = is_read ? retryable_read(basis) : verdict == create_verdict::retry;
+        if (!again) {
+            if (!is_read && verdict == create_verdict::outcome_unknown)
+                out.diag.message += "; the upload was sent, so the file may be stored (see list_files); "
+                                    "not sent again";
+            co_return out;
+        }
+        std::string why;
+        auto delay = next_retry(core->options().retry, attempt, start, retry_after, rng, why);
+        if (!delay) {
+            if (!why.empty()) out.diag.message += " (" + why + ")";
+            co_return out;
+        }
+        core->log(log_level::warning, std::string(http::to_string(method)) + " " + target + " failed (" +
+                                          out.diag.summary() + "); retrying in " + seconds_text(*delay));
+        if (!co_await retry_sleep(*delay)) {
+            out.ec = asio::error::operation_aborted;
+            co_return out;
+        }
+    }
+}
+
+EVOLINK_INLINE asio::awaitable<outcome<file_info>> upload(std::shared_ptr<transport> core, origin o,
+                                                          std::shared_ptr<const upload_job> job)
+{
+    std::string target, json;
+    std::shared_ptr<transport::streamed_body> stream;
+    if (auto e = prepare_upload(*job, target, json, stream))
+        co_return failure<file_info>(make_error_code(errc::invalid_request), std::move(*e));
+    auto r = co_await files_call(core, std::move(o), http::verb::post, std::move(target), std::move(json),
+                                 std::move(stream), false);
+    if (r.ec) co_return failure<file_info>(r.ec, std::move(r.diag));
+    auto f = file_info_from_json(r.value);
+    if (f.file_url.empty()) {
+        diagnostics d;
+        d.message = "the upload answer has no data.file_url: " + body_excerpt(boost::json::serialize(r.value));
+        co_return failure<file_info>(make_error_code(errc::bad_response), std::move(d));
+    }
+    core->log(log_level::info, "uploaded " + (job->k == upload_job::kind::file ? job->source : f.original_name) +
+                                   " as " + f.file_id + " (" + std::to_string(f.file_size) + " bytes)");
+    co_return outcome<file_info>{{}, {}, std::move(f)};
+}
+
+EVOLINK_INLINE asio::awaitable<outcome<file_list>> list_files(std::shared_ptr<transport> core, origin o, unsigned page,
+                                                              unsigned page_size)
+{
+    if (page < 1 || page_size < 1 || page_size > 100) {
+        auto d = invalid(page < 1 ? "page" : "page_size",
+                         page < 1 ? "is " + std::to_string(page) + "; allowed: 1 or more"
+                                  : "is " + std::to_string(page_size) + "; allowed: 1 to 100");
+        co_return failure<file_list>(make_error_code(errc::invalid_request), std::move(d));
+    }
+    std::string target = "/api/v1/files/list?page=" + std::to_string(page) + "&pageSize=" + std::to_string(page_size);
+    auto r = co_await files_call(core, std::move(o), http::verb::get, std::move(target), {}, nullptr, true);
+    if (r.ec) co_return failure<file_list>(r.ec, std::move(r.diag));
+    file_list l;
+    l.total = json_count(r.value, "total");
+    if (auto* files = r.value.if_contains("files"); files && files->is_array())
+        for (auto& f : files->get_array())
+            if (f.is_object()) l.files.push_back(file_info_from_json(f.get_object()));
+    co_return outcome<file_list>{{}, {}, std::move(l)};
+}
+
+EVOLINK_INLINE asio::awaitable<outcome<file_quota>> get_file_quota(std::shared_ptr<transport> core, origin o)
+{
+    auto r = co_await files_call(core, std::move(o), http::verb::get, "/api/v1/files/quota", {}, nullptr, true);
+    if (r.ec) co_return failure<file_quota>(r.ec, std::move(r.diag));
+    file_quota q;
+    q.user_group = json_text(r.value.if_contains("user_group"));
+    q.used_files = json_count(r.value, "used_files");
+    q.max_files = json_count(r.value, "max_files");
+    q.remain_files = json_count(r.value, "remain_files");
+    co_return outcome<file_quota>{{}, {}, std::move(q)};
+}
+
+/// A file id as the Files API makes them: safe to put in a path.
+EVOLINK_INLINE std::optional<diagnostics> check_file_id(std::string_view id)
+{
+    if (id.empty() || id.size() > 128 ||
+        id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string_view::npos)
+        return invalid("file_id", detail::quoted(id) + " is not a file id; allowed: 1 to 128 of [A-Za-z0-9._-]");
+    return std::nullopt;
+}
+
+EVOLINK_INLINE asio::awaitable<outcome<bool>> delete_file(std::shared_ptr<transport> core, origin o, std::string id)
+{
+    if (auto e = check_file_id(id)) co_return failure<bool>(make_error_code(errc::invalid_request), std::move(*e));
+    auto r = co_await files_call(core, std::move(o), http::verb::delete_, "/api/v1/files/" + id, {}, nullptr, true);
+    if (r.ec) co_return failure<bool>(r.ec, std::move(r.diag));
+    co_return outcome<bool>{{}, {}, true};
+}
+
+
+/// A creation request ready to go, but for its local images: each is
+/// checked against the model's limits, then uploaded, and its file_url
+/// takes its place in `image_urls` before the POST.
+struct prepared_create {
+    struct local_image {
+        std::size_t index = 0; ///< in image_urls
+        std::string field;     ///< "image_url", "image_urls[1]"
+        std::string path;
+    };
+    std::string endpoint;
+    boost::json::object body;
+    std::optional<diagnostics> invalid;
+    std::vector<local_image> locals;
+    image_limits limits;
+};
+
+/// Checks every local image (all of them, before anything is sent), uploads
+/// them, then creates the task as post_task does.
+EVOLINK_INLINE asio::awaitable<outcome<task>> create_task(std::shared_ptr<transport> core, origin api, origin files,
+                                                          std::shared_ptr<const prepared_create> p, std::string key)
+{
+    // Arguments are named first: g++ 12 destroys some temporaries of a
+    // co_await expression twice (see docs/reliability.md).
+    std::string endpoint = p->endpoint;
+    if (p->invalid || p->locals.empty()) {
+        std::string json = p->invalid ? std::string() : boost::json::serialize(p->body);
+        auto invalid = p->invalid;
+        co_return co_await post_task(std::move(core), std::move(api), std::move(endpoint), std::move(json),
+                                     std::move(invalid), std::move(key));
+    }
+    if (!key.empty())
+        if (auto e = check_idempotency_key(key)) co_return failure<task>(make_error_code(errc::invalid_request), std::move(*e));
+    for (auto& l : p->locals)
+        if (auto e = check_image_file(l.path, p->limits, l.field)) {
+            core->log(log_level::debug, "request refused before sending: " + e->message);
+            co_return failure<task>(make_error_code(errc::invalid_request), std::move(*e));
+        }
+    auto body = p->body;
+    auto& urls = body["image_urls"].as_array();
+    for (auto& l : p->locals) {
+        auto job = std::make_shared<upload_job>();
+        job->source = l.path;
+        auto up = co_await upload(core, files, job);
+        if (up.ec) {
+            up.diag.message = "uploading " + l.field + " " + detail::quoted(l.path) + " failed (no task was created): " +
+                              up.diag.message;
+            if (up.diag.param.empty()) up.diag.param = l.field;
+            co_return failure<task>(up.ec, std::move(up.diag));
+        }
+        urls[l.index] = up.value.file_url;
+    }
+    std::string json = boost::json::serialize(body);
+    std::optional<diagnostics> none;
+    co_return co_await post_task(std::move(core), std::move(api), std::move(endpoint), std::move(json), std::move(none),
+                                 std::move(key));
+}
+
+/// The file name extension of a URL's path (".mp4"), when it is a short
+/// alphanumeric one; else "".
+EVOLINK_INLINE std::string url_extension(std::string_view url)
+{
+    auto u = boost::urls::parse_uri(url);
+    if (!u) return {};
+    std::string path(u->path());
+    auto slash = path.rfind('/'), dot = path.rfind('.');
+    if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return {};
+    std::string ext = path.substr(dot);
+    if (ext.size() < 2 || ext.size() > 6) return {};
+    for (auto& c : ext.substr(1)) {
+        if (!std::isalnum(static_cast<unsigned char>(c))) return {};
+    }
+    for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return ext;
+}
+
+/// The extension for a Content-Type, when the URL had none.
+EVOLINK_INLINE std::string_view type_extension(std::string_view content_type)
+{
+    auto semi = content_type.find(';');
+    auto t = content_type.substr(0, semi);
+    if (t == "video/mp4") return ".mp4";
+    if (t == "video/webm") return ".webm";
+    if (t == "video/quicktime") return ".mov";
+    if (t == "image/png") return ".png";
+    if (t == "image/jpeg") return ".jpg";
+    if (t == "image/webp") return ".webp";
+    if (t == "image/gif") return ".gif";
+    if (t == "image/bmp") return ".bmp";
+    return ".bin";
+}
+
+struct results_job {
+    task t;
+    std::filesystem::path directory;
+    download_options options;
+};
+
+/// Downloads every result of a task into a directory, one after the other,
+/// as `<task id>-<index><ext>`.
+EVOLINK_INLINE asio::awaitable<outcome<std::vector<download_result>>>
+download_all(std::shared_ptr<transport> core, std::shared_ptr<const results_job> job)
+{
+    using list = std::vector<download_result>;
+    const auto& t = job->t;
+    if (t.results.empty()) {
+        auto d = invalid("task", "task " + detail::quoted(t.id) + " (status " + std::string(to_string(t.status)) +
+                                     ") has no result URLs; allowed: a completed task");
+        d.task_id = t.id;
+        co_return failure<list>(make_error_code(errc::invalid_request), std::move(d));
+    }
+    std::error_code fec;
+    if (!std::filesystem::is_directory(job->directory, fec)) {
+        std::filesystem::create_directories(job->directory, fec);
+        if (fec)
+            co_return failure<list>(make_error_code(errc::invalid_request),
+                                    invalid("directory", "cannot create " + detail::quoted(job->directory.string()) + ": " +
+                                                             fec.message()));
+    }
+    std::string stem;
+    for (char c : t.id) stem += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ? c : '_';
+    if (stem.empty()) stem = "task";
+    list done;
+    for (std::size_t i = 0; i < t.results.size(); ++i) {
+        auto ext = url_extension(t.results[i]);
+        auto dj = std::make_shared<download_job>();
+        dj->url = t.results[i];
+        dj->path = job->directory / (stem + "-" + std::to_string(i) + ext);
+        dj->options = job->options;
+        auto r = co_await download(core, dj);
+        if (r.ec) {
+            r.diag.task_id = t.id;
+            r.diag.message = "result " + std::to_string(i) + " of task " + t.id + ": " + r.diag.message;
+            co_return outcome<list>{r.ec, std::move(r.diag), std::move(done)};
+        }
+        if (ext.empty()) { // name it from its Content-Type
+            auto named = r.value.path;
+            named += std::string(type_extension(r.value.content_type));
+            std::filesystem::rename(r.value.path, named, fec);
+            if (!fec) r.value.path = named;
+        }
+        done.push_back(std::move(r.value));
+    }
+    co_return outcome<list>{{}, {}, std::move(done)};
+}
+
+} // namespace evolink::detail
+
+#endif
