@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The `evolink` command line as a contract: exit codes, what goes to stdout
-# and stderr, Ctrl-C and resume, callbacks, and the key never printed.
+# and stderr, Ctrl-C and resume, callbacks, local images (--image PATH) and
+# downloads (--out DIR), and the key never printed.
 # Runs against `evolink fake-server` in another process, over TLS.
 # Usage: test_cli.sh PATH/TO/evolink
 set -uo pipefail
@@ -29,8 +30,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 secret="sk-evolink-cli-SECRET-42"
 "$evolink" fake-server --port 0 --ca-out "$tmp/ca.pem" --key "$secret" > "$tmp/server.out" 2> "$tmp/server.err" &
 server_pid=$!
-for _ in $(seq 100); do grep -q EVOLINK_BASE_URL "$tmp/server.out" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do grep -q EVOLINK_FILES_BASE_URL "$tmp/server.out" 2>/dev/null && break; sleep 0.1; done
 base="$(sed -n 's/^EVOLINK_BASE_URL=//p' "$tmp/server.out")"
+files_base="$(sed -n 's/^EVOLINK_FILES_BASE_URL=//p' "$tmp/server.out")"
 [[ -n "$base" ]] || { echo "fake server did not start"; cat "$tmp/server.err"; exit 1; }
 export EVOLINK_API_KEY="$secret" EVOLINK_BASE_URL="$base" EVOLINK_CA_FILE="$tmp/ca.pem"
 
@@ -132,6 +134,120 @@ run resume --journal "$journal" --poll 0.05 --timeout 0.3
 check "resume of a task still running: exit 5" test "$rc" -eq 5
 run resume; check "resume without --journal: exit 2" test "$rc" -eq 2
 
+# Local images (--image PATH: checked, then uploaded through the Files API)
+# and downloads (--out DIR). Run from a folder of their own so that the
+# relative paths are real ones.
+work="$tmp/work"
+mkdir -p "$work"
+run_here() { # run_here ARGS... : runs evolink in $work; every output also goes to all.log
+  (cd "$work" && "$evolink" "$@") > "$tmp/out" 2> "$tmp/err"; rc=$?
+  cat "$tmp/out" "$tmp/err" >> "$tmp/all.log"
+}
+# PNG headers only (what the checker reads): signature, IHDR (width, height,
+# bit depth 8, colour type), an IDAT, IEND; the CRCs are left zero.
+make_png() { # make_png FILE WIDTH HEIGHT COLOUR_TYPE
+  python3 -c 'import struct,sys
+def chunk(kind, data): return struct.pack(">I", len(data)) + kind + data + b"\0\0\0\0"
+w, h, ct = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, ct, 0, 0, 0))
+                            + chunk(b"IDAT", b"\x78\x9c\x03\x00\x00\x00\x00\x01") + chunk(b"IEND", b""))' "$@"
+}
+make_png "$work/cat.png" 640 480 2
+make_png "$work/alpha.png" 640 480 6
+make_png "$work/small.png" 300 300 2
+result_size=262144 # the fake server's result files: 256 KiB
+in_work() { (cd "$work" && "$@"); } # in_work COMMAND...: runs COMMAND in $work
+only_entry() { test "$(ls -A "$1")" = "$2"; } # only_entry DIR NAME: DIR holds NAME and nothing else (no temporary file)
+
+check "fake-server: prints EVOLINK_FILES_BASE_URL (its own base URL)" test -n "$files_base" -a "$files_base" = "$base"
+
+EVOLINK_FILES_BASE_URL="$files_base" run_here video --prompt "a cat plays piano" --image ./cat.png --out ./videos --poll 0.05
+video_id="$(sed -n 's/^task: //p' "$tmp/err")"
+check "video --image PATH --out DIR: exit 0" test "$rc" -eq 0
+check "video --out: stdout is exactly the file path" test "$(cat "$tmp/out")" = "./videos/$video_id-0.mp4"
+check "video --out: the file has the size served" test "$(stat -c %s "$work/videos/$video_id-0.mp4" 2>/dev/null)" = "$result_size"
+check "video --out: the file has the served bytes (an mp4)" test "$(head -c 8 "$work/videos/$video_id-0.mp4" | tail -c 4)" = "ftyp"
+check "video --out: no temporary file left in the folder" only_entry "$work/videos" "$video_id-0.mp4"
+check "video --out: one line per file on stderr when not a terminal" grep -qx "downloaded ./videos/$video_id-0.mp4 (256.0 KB)" "$tmp/err"
+run_here status "$video_id"
+check "video from an uploaded image: the task completed" python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["status"]=="completed"' "$tmp/out"
+
+EVOLINK_FILES_BASE_URL="https://127.0.0.1:1" run_here video --prompt "a cat" --image ./cat.png --poll 0.05
+check "EVOLINK_FILES_BASE_URL is the upload host: unreachable, exit 3" test "$rc" -eq 3
+check "upload failed: says so, and no task was created" grep -q "uploading.*no task was created" "$tmp/err"
+check "upload failed: no task id printed" bash -c "! grep -q '^task: ' '$tmp/err'"
+env -u EVOLINK_FILES_BASE_URL "$evolink" video --prompt "a cat" --image "$work/cat.png" --poll 0.05 > "$tmp/out" 2> "$tmp/err"; rc=$?
+cat "$tmp/out" "$tmp/err" >> "$tmp/all.log"
+check "loopback EVOLINK_BASE_URL alone: uploads go to the same host, exit 0" test "$rc" -eq 0 -a "$(grep -c '\.mp4$' "$tmp/out")" -eq 1
+
+# Refused images: nothing is sent (both hosts unreachable, yet exit 2).
+nowhere=(env EVOLINK_BASE_URL=https://127.0.0.1:1 EVOLINK_FILES_BASE_URL=https://127.0.0.1:1)
+"${nowhere[@]}" bash -c 'cd "$1" && shift && exec "$@"' _ "$work" "$evolink" video --prompt x --image ./alpha.png --out ./refused > "$tmp/out" 2> "$tmp/err"; rc=$?
+cat "$tmp/out" "$tmp/err" >> "$tmp/all.log"
+check "PNG with alpha: exit 2, nothing sent" test "$rc" -eq 2
+check "PNG with alpha: names the file and says transparent" grep -q 'alpha\.png.*transparent' "$tmp/err"
+check "refused image: no --out folder created" test ! -e "$work/refused"
+"${nowhere[@]}" bash -c 'cd "$1" && shift && exec "$@"' _ "$work" "$evolink" video --prompt x --image ./small.png > "$tmp/out" 2> "$tmp/err"; rc=$?
+check "300x300 PNG: exit 2, nothing sent" test "$rc" -eq 2
+check "300x300 PNG: names the file and the limit 360" grep -q 'small\.png.*360' "$tmp/err"
+run_here video --prompt x --image ./no-such-cat.png
+check "missing image file: exit 2" test "$rc" -eq 2
+check "missing image file: named" grep -q 'no-such-cat\.png' "$tmp/err"
+
+run_here image --prompt "two foxes" --n 2 --size 1024x1024 --poll 0.05 --json --out ./images
+check "image --json --out: exit 0" test "$rc" -eq 0
+check "image --json --out: the task JSON with its URLs and the file paths" in_work python3 -c 'import json,os,sys
+t = json.load(open(sys.argv[1]))
+assert t["status"] == "completed" and len(t["results"]) == 2, t
+assert t["files"] == ["./images/%s-%d.png" % (t["id"], i) for i in range(2)], t["files"]
+assert all(os.path.getsize(f) == int(sys.argv[2]) for f in t["files"])' "$tmp/out" "$result_size"
+
+run_here wait "$video_id" --out ./again --poll 0.05
+check "wait ID --out DIR: downloads a finished task" test "$rc" -eq 0 -a "$(cat "$tmp/out")" = "./again/$video_id-0.mp4"
+check "wait ID --out DIR: the file has the size served" test "$(stat -c %s "$work/again/$video_id-0.mp4" 2>/dev/null)" = "$result_size"
+
+# A deadline with --out: the hint keeps --out; resume --out downloads.
+run_here image --prompt "finished later" --poll 0.05 --timeout 0.1 --journal ./journal.jsonl --out ./resumed
+later_id="$(sed -n 's/^task: //p' "$tmp/err")"
+check "deadline with --out: exit 5, the hint keeps --out" test "$rc" -eq 5 -a "$(grep -c "evolink wait $later_id --out ./resumed" "$tmp/err")" -eq 1
+run_here resume --journal ./journal.jsonl --out ./resumed --poll 0.05
+check "resume --out: exit 0 and the file path" test "$rc" -eq 0 -a "$(cat "$tmp/out")" = "./resumed/$later_id-0.png"
+check "resume --out: the file has the size served" test "$(stat -c %s "$work/resumed/$later_id-0.png" 2>/dev/null)" = "$result_size"
+
+touch "$work/a-file"
+run_here image --prompt x --out ./a-file/images
+check "--out under a file: exit 2 before anything is sent" test "$rc" -eq 2 -a "$(grep -c '^task: ' "$tmp/err")" -eq 0
+run_here status "$video_id" --out ./x
+check "--out on status: exit 2" test "$rc" -eq 2
+
+# A failed download: exit 3, the task id and the command that downloads again.
+run_here video --prompt "x [broken-download]" --image ./cat.png --out ./broken --poll 0.05
+broken_id="$(sed -n 's/^task: //p' "$tmp/err")"
+check "failed download: exit 3" test "$rc" -eq 3
+check "failed download: says how to download again" grep -q "evolink wait $broken_id --out ./broken" "$tmp/err"
+check "failed download: nothing on stdout, no file left" test ! -s "$tmp/out" -a -z "$(ls -A "$work/broken" 2>/dev/null)"
+run_here wait "$broken_id" --out ./broken
+check "failed download: the suggested command downloads it" test "$rc" -eq 0 -a -f "$work/broken/$broken_id-0.mp4"
+
+# Ctrl-C during a download (the file trickles over 30 s): exit 130, no partial file.
+(cd "$work" && exec "$evolink" image --prompt "x [slow-download]" --out ./slow --poll 0.05) > "$tmp/out" 2> "$tmp/err" &
+pid=$!
+for _ in $(seq 200); do ls -A "$work/slow" 2>/dev/null | grep -q '^\.' && break; sleep 0.05; done
+check "Ctrl-C in a download: a temporary file while downloading" bash -c "ls -A '$work/slow' | grep -q '^\.'"
+kill -INT "$pid"; wait "$pid"; rc=$?
+cat "$tmp/out" "$tmp/err" >> "$tmp/all.log"
+check "Ctrl-C in a download: exit 130" test "$rc" -eq 130
+check "Ctrl-C in a download: no file left, not even a partial one" test -z "$(ls -A "$work/slow")"
+check "Ctrl-C in a download: says how to download" grep -q "Download its results with: evolink wait task-unified-.* --out ./slow" "$tmp/err"
+
+# On a terminal: one progress line redrawn with \r, ending at 100%.
+(cd "$work" && python3 -c 'import os,pty,sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))' \
+  "$evolink" image --prompt "on a terminal" --out ./tty --poll 0.05 < /dev/null > "$tmp/out" 2> "$tmp/err"); rc=$?
+cat "$tmp/out" "$tmp/err" >> "$tmp/all.log"
+check "terminal: exit 0" test "$rc" -eq 0
+check "terminal: a progress bar [1/1] ... 100% 256.0/256.0 KB" grep -q $'\r\[1/1\] #################### 100%  256.0/256.0 KB' "$tmp/out"
+
+check "the key is never printed (uploads, downloads, failures)" bash -c "! grep -q '$secret' '$tmp/all.log'"
 check "the fake server never logged the key" bash -c "! grep -q '$secret' '$tmp/server.err'"
 echo
 echo "$passed passed, $failed failed"
