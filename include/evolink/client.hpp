@@ -320,37 +320,52 @@ public:
     /// Handler: `void(evolink::error_code, evolink::file_list)`. page >= 1,
     /// page_size 1 to 100 (else errc::invalid_request). Transient failures are
     /// retried. Cancellation: terminal, partial and total.
-    template <class Token = default_token>
+    template <completion_token_not_diagnostics Token = default_token>
     auto list_files(unsigned page = 1, unsigned page_size = 20, Token&& token = {})
     {
-        auto body_fn = [core = core_, origin = files_, page, page_size]() mutable {
+        return start_files_read<file_list>(nullptr, std::forward<Token>(token), [page, page_size](auto core, auto origin) {
             return detail::list_files(std::move(core), std::move(origin), page, page_size);
-        };
-        return detail::start<file_list>(std::forward<Token>(token), nullptr, core_->strand(), std::move(body_fn));
+        });
+    }
+    template <class Token = default_token>
+    auto list_files(unsigned page, unsigned page_size, diagnostics& diag, Token&& token = {})
+    {
+        return start_files_read<file_list>(&diag, std::forward<Token>(token), [page, page_size](auto core, auto origin) {
+            return detail::list_files(std::move(core), std::move(origin), page, page_size);
+        });
     }
 
     /// The key's file quota (`GET /api/v1/files/quota`).
     /// Handler: `void(evolink::error_code, evolink::file_quota)`. As list_files.
-    template <class Token = default_token>
+    template <completion_token_not_diagnostics Token = default_token>
     auto file_quota(Token&& token = {})
     {
-        auto body_fn = [core = core_, origin = files_]() mutable {
-            return detail::get_file_quota(std::move(core), std::move(origin));
-        };
-        return detail::start<evolink::file_quota>(std::forward<Token>(token), nullptr, core_->strand(), std::move(body_fn));
+        return start_files_read<evolink::file_quota>(nullptr, std::forward<Token>(token), &detail::get_file_quota);
+    }
+    template <class Token = default_token>
+    auto file_quota(diagnostics& diag, Token&& token = {})
+    {
+        return start_files_read<evolink::file_quota>(&diag, std::forward<Token>(token), &detail::get_file_quota);
     }
 
     /// Deletes an uploaded file (`DELETE /api/v1/files/{file_id}`), freeing
     /// quota. Handler: `void(evolink::error_code, bool)` (true when deleted).
     /// An id that cannot be one fails with errc::invalid_request before
     /// anything is sent. Retried like a read (deleting twice is harmless).
-    template <class Token = default_token>
+    /// Lifetimes: `file_id` is copied.
+    template <completion_token_not_diagnostics Token = default_token>
     auto delete_file(std::string_view file_id, Token&& token = {})
     {
-        auto body_fn = [core = core_, origin = files_, id = std::string(file_id)]() mutable {
-            return detail::delete_file(std::move(core), std::move(origin), std::move(id));
-        };
-        return detail::start<bool>(std::forward<Token>(token), nullptr, core_->strand(), std::move(body_fn));
+        return start_files_read<bool>(nullptr, std::forward<Token>(token), [id = std::string(file_id)](auto core, auto origin) {
+            return detail::delete_file(std::move(core), std::move(origin), id);
+        });
+    }
+    template <class Token = default_token>
+    auto delete_file(std::string_view file_id, diagnostics& diag, Token&& token = {})
+    {
+        return start_files_read<bool>(&diag, std::forward<Token>(token), [id = std::string(file_id)](auto core, auto origin) {
+            return detail::delete_file(std::move(core), std::move(origin), id);
+        });
     }
 
     /// Downloads `url` to the file `path`: streamed to a temporary file in the
@@ -438,6 +453,17 @@ private:
             return detail::create_task(std::move(core), std::move(api), std::move(files), std::move(p), std::move(key));
         };
         return detail::start<task>(std::forward<Token>(token), diag, core_->strand(), std::move(body_fn));
+    }
+
+    /// list_files, file_quota, delete_file: `call(core, files origin)`
+    /// returns the operation's awaitable.
+    template <class T, class Token, class Call>
+    auto start_files_read(diagnostics* diag, Token&& token, Call call)
+    {
+        auto body_fn = [core = core_, origin = files_, call = std::move(call)]() mutable {
+            return call(std::move(core), std::move(origin));
+        };
+        return detail::start<T>(std::forward<Token>(token), diag, core_->strand(), std::move(body_fn));
     }
 
     template <class Token>
