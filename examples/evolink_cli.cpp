@@ -5,7 +5,7 @@
 //   evolink status TASK_ID        prints the task JSON
 //   evolink wait TASK_ID [--out DIR]  waits for a task (resumes an interrupted wait)
 //   evolink resume --journal FILE [--out DIR]  waits for every unfinished task of a journal
-//   evolink demo                  the whole flow against the in-process fake server
+//   evolink demo [--out DIR]      the whole flow against the in-process fake server (files in ./demo-output)
 //   evolink fake-server           runs the fake EvoLink server until interrupted
 //
 // Common options: --timeout SECONDS, --poll SECONDS, --callback-listen HOST:PORT with
@@ -57,7 +57,7 @@ constexpr const char* usage_text = R"(usage:
   evolink status TASK_ID
   evolink wait TASK_ID [--out DIR]
   evolink resume --journal FILE [--out DIR]
-  evolink demo
+  evolink demo [--out DIR]   (downloads into ./demo-output by default)
   evolink fake-server [--port N] [--ca-out FILE] [--key KEY]
 common options:
   --image URL|PATH         an http(s) URL, or a local image file: checked against the model's
@@ -736,8 +736,10 @@ int status_command(const args& a)
 }
 
 /// The whole flow against the in-process fake server (or the real API when
-/// EVOLINK_API_KEY is set): an image, then a video made from it, with live
-/// progress, the video's completion arriving by callback (fake server only).
+/// EVOLINK_API_KEY is set): an image, downloaded; a video made from that local
+/// file (checked, uploaded), with live progress, its completion arriving by
+/// callback (fake server only); the video downloaded. stdout: the image URL,
+/// then the video file path.
 int demo_command(const args& a)
 {
     asio::io_context io;
@@ -768,8 +770,13 @@ int demo_command(const args& a)
         std::cerr << "task: " << t.id << '\n';
     };
     evolink::client client(io.get_executor(), opts);
-    output_options out;
-    out.json = a.has("json");
+    output_options out = output_from(a);
+    if (!out.out) { // the demo always downloads: by default into ./demo-output
+        out.out = "demo-output";
+        out.out_arg = "demo-output";
+    }
+    const std::filesystem::path out_dir = *out.out;
+    download_display display;
     evolink::diagnostics diag;
     auto stop_all = [&] {
         if (receiver) receiver->stop();
@@ -786,19 +793,36 @@ int demo_command(const args& a)
                 return finish(report(ec, img, diag, out, progress));
             }
             report(ec, img, diag, out, progress);
-            evolink::image_to_video video;
-            video.prompt = "The camera slowly flies toward the lighthouse as the mist clears";
-            video.image_url = img.results.front();
-            video.duration = 5;
-            std::cerr << "\n2. image-to-video (" << video.model << ") from that image"
-                      << (receiver ? ", finished by callback" : "") << "\n";
-            auto vw = w;
-            if (receiver) vw.callbacks = &*receiver;
-            client.video(video, vw, diag, asio::bind_cancellation_slot(slot, [&, finish](evolink::error_code ec2, evolink::task vid) {
-                if (receiver && !ec2) std::cerr << "  callbacks received: " << receiver->accepted() << '\n';
-                stop_all();
-                finish(report(ec2, vid, diag, out, progress));
-            }));
+            std::cerr << "\n2. download the image to " << out_dir.string() << "\n";
+            fetch_results(client, img, out_dir, slot, display, [&, slot, finish, img](fetched f) mutable {
+                if (f.ec || f.files.empty()) {
+                    stop_all();
+                    return finish(report_download(img, f, out));
+                }
+                // The video starts from the local file: checked against the
+                // model's limits, uploaded through the Files API, then sent.
+                evolink::image_to_video video;
+                video.prompt = "The camera slowly flies toward the lighthouse as the mist clears";
+                video.image_url = f.files.front().path.string();
+                video.duration = 5;
+                std::cerr << "\n3. image-to-video (" << video.model << ") from the local file " << video.image_url
+                          << " (checked, uploaded)" << (receiver ? ", finished by callback" : "") << "\n";
+                auto vw = w;
+                if (receiver) vw.callbacks = &*receiver;
+                client.video(video, vw, diag, asio::bind_cancellation_slot(slot, [&, slot, finish](evolink::error_code ec2, evolink::task vid) mutable {
+                    if (receiver && !ec2) std::cerr << "  callbacks received: " << receiver->accepted() << '\n';
+                    if (ec2) {
+                        stop_all();
+                        return finish(report(ec2, vid, diag, out, progress));
+                    }
+                    progress.close();
+                    std::cerr << "\n4. download the video to " << out_dir.string() << "\n";
+                    fetch_results(client, vid, out_dir, slot, display, [&, finish, vid](fetched f2) mutable {
+                        stop_all();
+                        finish(report_download(vid, f2, out));
+                    });
+                }));
+            });
         }));
     });
 }
@@ -873,8 +897,8 @@ int main(int argc, char** argv)
     try {
         auto a = parse_args(argc, argv);
         if (a.has("out") && a.command != "image" && a.command != "video" && a.command != "wait" &&
-            a.command != "resume")
-            throw usage_failure("--out is for image, video, wait and resume");
+            a.command != "resume" && a.command != "demo")
+            throw usage_failure("--out is for image, video, wait, resume and demo");
         if (a.command == "image" || a.command == "video") {
             if (!a.positional.empty()) throw usage_failure("unexpected argument " + a.positional.front());
             return generate_command(a);
