@@ -341,9 +341,11 @@ EVOLINK_INLINE asio::awaitable<outcome<download_result>> download(std::shared_pt
             diag.param = "url";
             co_return failure<download_result>(ec, std::move(diag));
         }
-        // A broken transfer: resume (Range) or start again, within the policy;
-        // the count of attempts starts afresh whenever the file grew.
-        if (failures == 0 || have > best) {
+        // A broken transfer: resume (Range) or start again, within the policy.
+        // The count of attempts starts afresh when a resumable transfer got
+        // further than ever before (a long download over a flaky link goes on
+        // while it progresses); restarts from zero never reset it.
+        if (failures == 0 || (ranges && have > best)) {
             best = std::max(best, have);
             failures = 0;
             start = std::chrono::steady_clock::now();
