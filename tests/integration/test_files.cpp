@@ -99,6 +99,18 @@ asio::awaitable<std::pair<evolink::error_code, evolink::diagnostics>> failure_of
     co_return std::pair{evolink::error_code{}, evolink::diagnostics{}};
 }
 
+/// The real answer to the next GET of a result file, broken by `kind`.
+canned_response broken_result(evolink::testing::fault kind)
+{
+    canned_response r;
+    r.method = "GET";
+    r.path_prefix = "/results/";
+    r.status = 0; // the real answer...
+    r.process = true;
+    r.kind = kind; // ...broken
+    return r;
+}
+
 } // namespace
 
 TEST_CASE("upload_file streams a multipart body and returns the file's URL; list, quota and delete see it")
@@ -470,12 +482,7 @@ TEST_CASE("a broken transfer resumes with Range, or starts again when the server
         auto url = t.results[0];
         auto path = url.substr(server.base_url().size());
 
-        canned_response cut;
-        cut.method = "GET";
-        cut.path_prefix = "/results/";
-        cut.status = 0; // the real answer...
-        cut.process = true;
-        cut.kind = evolink::testing::fault::cut_body; // ...cut in the middle
+        auto cut = broken_result(evolink::testing::fault::cut_body); // cut in the middle
         server.inject(cut);
         auto r = co_await client.download(url, dir.path / "resumed.mp4");
         CHECK(r.resumes == 1);
@@ -523,12 +530,7 @@ TEST_CASE("without ranges a cut transfer starts again; cut every time, it fails 
     run_test(io, server, [&]() -> asio::awaitable<void> {
         auto t = co_await finished_video(client);
         auto url = t.results[0];
-        canned_response cut;
-        cut.method = "GET";
-        cut.path_prefix = "/results/";
-        cut.status = 0;
-        cut.process = true;
-        cut.kind = evolink::testing::fault::cut_body;
+        auto cut = broken_result(evolink::testing::fault::cut_body);
         server.inject(cut);
         auto r = co_await client.download(url, dir.path / "again.mp4");
         CHECK(r.resumes == 1);
@@ -556,12 +558,7 @@ TEST_CASE("a cancelled download removes its temporary file")
     evolink::client client(io.get_executor(), server.client_options());
     run_test(io, server, [&]() -> asio::awaitable<void> {
         auto t = co_await finished_video(client);
-        canned_response slow;
-        slow.method = "GET";
-        slow.path_prefix = "/results/";
-        slow.status = 0;
-        slow.process = true;
-        slow.kind = evolink::testing::fault::slow_body;
+        auto slow = broken_result(evolink::testing::fault::slow_body);
         slow.delay = 5s;
         server.inject(slow);
         asio::cancellation_signal cancel;
