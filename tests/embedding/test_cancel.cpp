@@ -1,0 +1,2 @@
+// Issue 9 (safe to embed): see the file's test cases.
+#include "../integration/support.hpp"

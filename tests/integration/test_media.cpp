@@ -1,0 +1,2 @@
+// The fake server's result files are real media.
+#include "support.hpp"
