@@ -665,17 +665,13 @@ EVOLINK_INLINE std::optional<diagnostics> check_image(std::span<const unsigned c
     return std::nullopt;
 }
 
-/// The same for a file on disk. A missing or unreadable path gives
-/// diagnostics naming the path and the system's reason; a directory or
-/// other non-regular file is refused; the size is checked from the file
-/// system before anything is read (a 3 GB file is refused without reading
-/// it); then the whole file is read and checked with check_image(). The
-/// diagnostics are those of detail::invalid (code "invalid_parameter").
-/// `info` receives what was read (only the size when the file was refused
-/// before being read).
-EVOLINK_INLINE std::optional<diagnostics> check_image_file(const std::filesystem::path& path,
-                                                           const image_limits& limits, std::string_view field,
-                                                           image_info* info = nullptr)
+namespace detail {
+
+/// The reading part of check_image_file: the whole file into `buf`, after
+/// refusing what is missing, not a regular file or over the size limit.
+EVOLINK_INLINE std::optional<diagnostics> read_image_file(const std::filesystem::path& path, const image_limits& limits,
+                                                          std::string_view field, image_info* info,
+                                                          std::vector<unsigned char>& buf)
 {
     namespace fs = std::filesystem;
     if (info) *info = image_info{};
@@ -702,7 +698,7 @@ EVOLINK_INLINE std::optional<diagnostics> check_image_file(const std::filesystem
     }
     // One byte more than the size seen: a file that grew in between is
     // refused for its size rather than cut short.
-    std::vector<unsigned char> buf(static_cast<std::size_t>(size) + 1);
+    buf.resize(static_cast<std::size_t>(size) + 1);
     in.read(reinterpret_cast<char*>(buf.data()), static_cast<std::streamsize>(buf.size()));
     if (in.bad()) {
         int e = errno;
@@ -710,7 +706,29 @@ EVOLINK_INLINE std::optional<diagnostics> check_image_file(const std::filesystem
                                           (e != 0 ? " (" + std::generic_category().message(e) + ")" : std::string()));
     }
     buf.resize(static_cast<std::size_t>(in.gcount()));
-    return check_image(buf, name, limits, field, info);
+    return std::nullopt;
+}
+
+} // namespace detail
+
+/// The same for a file on disk. A missing or unreadable path gives
+/// diagnostics naming the path and the system's reason; a directory or
+/// other non-regular file is refused; the size is checked from the file
+/// system before anything is read (a 3 GB file is refused without reading
+/// it); then the whole file is read and checked with check_image(). The
+/// diagnostics are those of detail::invalid (code "invalid_parameter").
+/// `info` receives what was read (only the size when the file was refused
+/// before being read). `bytes` (optional) receives the bytes read, so that
+/// they need not be read again (the client uploads them).
+EVOLINK_INLINE std::optional<diagnostics> check_image_file(const std::filesystem::path& path,
+                                                           const image_limits& limits, std::string_view field,
+                                                           image_info* info = nullptr,
+                                                           std::vector<unsigned char>* bytes = nullptr)
+{
+    std::vector<unsigned char> own;
+    auto& buf = bytes ? *bytes : own;
+    if (auto e = detail::read_image_file(path, limits, field, info, buf)) return e;
+    return check_image(buf, path.string(), limits, field, info);
 }
 
 } // namespace evolink

@@ -40,8 +40,11 @@ struct journal_entry {
     std::int64_t recorded_at = 0; ///< seconds since the epoch
 };
 
-/// The caller's store. Calls come from the client's strand (one at a time per
-/// client); an implementation shared by several clients must lock.
+/// The caller's store. Calls block (they are durable), so they come from the
+/// client's file executor (client_options::file_executor), never from the
+/// thread that runs the io_context; calls for different tasks of one client
+/// may come at the same time from different threads: implementations must
+/// lock (file_journal does).
 class journal {
 public:
     virtual ~journal() = default;

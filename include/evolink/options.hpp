@@ -7,6 +7,7 @@
 
 #include <evolink/detail/config.hpp>
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ssl/context.hpp>
 
 #include <chrono>
@@ -118,6 +119,16 @@ struct client_options {
     std::string user_agent = "evolink-cpp/" EVOLINK_VERSION_STRING;
     retry_policy retry{};
     evolink::logger logger{};
+
+    /// Where blocking file work runs (reading an image or an upload, writing
+    /// and fsync'ing a download, renaming it into place, the journal's
+    /// add/finish): never on the io_context's threads. Empty (the default):
+    /// a pool of two threads owned by the client, started on its first file
+    /// operation. Set it to share your own pool (e.g. a
+    /// boost::asio::thread_pool's executor); it must outlive the client's
+    /// operations. (The client's own io_context works too, but brings the
+    /// blocking back onto its threads.) See docs/threading.md.
+    boost::asio::any_io_executor file_executor{};
 };
 
 /// Options of a single submit.

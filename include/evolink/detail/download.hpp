@@ -10,6 +10,7 @@
 // URLs are not the API's.
 
 #include <evolink/detail/config.hpp>
+#include <evolink/detail/file_io.hpp>
 #include <evolink/detail/task_ops.hpp>
 #include <evolink/detail/transport.hpp>
 #include <evolink/files.hpp>
@@ -25,11 +26,13 @@
 #include <string>
 
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 namespace evolink::detail {
 
 /// A temporary file that is removed unless committed (renamed into place).
+/// Its calls block: they run on the file executor (see file_io.hpp).
 class temp_file {
 public:
     explicit temp_file(std::filesystem::path final_path) : final_(std::move(final_path))
@@ -42,41 +45,68 @@ public:
     ~temp_file()
     {
         close();
-        if (!committed_) {
-            std::error_code ignored;
-            std::filesystem::remove(path_, ignored);
-        }
+        if (created_ && !committed_) ::unlink(path_.c_str());
     }
     const std::filesystem::path& path() const { return path_; }
 
-    /// Opens (creating, or truncating to zero when `truncate`).
-    bool open(bool truncate)
+    /// Creates the file; never opens one that exists, nor follows a symlink
+    /// planted at its name (O_EXCL|O_NOFOLLOW). Returns 0 or an errno value.
+    int create()
     {
-        close();
-        f_ = std::fopen(path_.c_str(), truncate ? "wb" : "ab");
-        return f_ != nullptr;
+        fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd_ < 0) return errno;
+        created_ = true;
+        return 0;
     }
-    bool write(const void* p, std::size_t n) { return f_ && std::fwrite(p, 1, n, f_) == n; }
+    /// Empties it (a download that starts again), on the same descriptor.
+    bool truncate() { return fd_ >= 0 && ::ftruncate(fd_, 0) == 0 && ::lseek(fd_, 0, SEEK_SET) == 0; }
+    /// Appends; 0 or an errno value.
+    int write(const char* p, std::size_t n)
+    {
+        while (n > 0) {
+            auto w = ::write(fd_, p, n);
+            if (w < 0 && errno == EINTR) continue;
+            if (w <= 0) return w < 0 ? errno : EIO;
+            p += w;
+            n -= static_cast<std::size_t>(w);
+        }
+        return 0;
+    }
     void close()
     {
-        if (f_) std::fclose(f_);
-        f_ = nullptr;
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = -1;
     }
-    /// Flushes to disk and renames over the final path (atomic on POSIX).
-    std::error_code commit()
+    /// Flushes to disk and renames onto the final path (atomic on POSIX).
+    /// Without `overwrite`, an existing final file is never replaced, even
+    /// one that appeared during the download: EEXIST.
+    std::error_code commit(bool overwrite)
     {
-        std::error_code ec;
-        if (!f_ || std::fflush(f_) != 0 || ::fsync(::fileno(f_)) != 0) ec = {errno, std::generic_category()};
+        int e = fd_ < 0 ? EBADF : ::fsync(fd_) != 0 ? errno : 0;
         close();
-        if (!ec) std::filesystem::rename(path_, final_, ec);
-        committed_ = !ec;
-        return ec;
+        if (!e) e = overwrite ? (std::rename(path_.c_str(), final_.c_str()) == 0 ? 0 : errno) : rename_noreplace();
+        committed_ = !e;
+        return e ? std::error_code(e, std::generic_category()) : std::error_code();
     }
 
 private:
+    int rename_noreplace()
+    {
+#ifdef SYS_renameat2
+        if (::syscall(SYS_renameat2, AT_FDCWD, path_.c_str(), AT_FDCWD, final_.c_str(), 1 /* RENAME_NOREPLACE */) == 0)
+            return 0;
+        if (errno != EINVAL && errno != ENOSYS) return errno;
+#endif
+        // No renameat2 here (kernel, file system): link() never replaces
+        // either; then the temporary name goes.
+        if (::link(path_.c_str(), final_.c_str()) != 0) return errno;
+        ::unlink(path_.c_str());
+        return 0;
+    }
+
     std::filesystem::path final_, path_;
-    std::FILE* f_ = nullptr;
-    bool committed_ = false;
+    int fd_ = -1;
+    bool created_ = false, committed_ = false;
 };
 
 struct download_job {
@@ -167,10 +197,15 @@ EVOLINK_INLINE asio::awaitable<outcome<download_result>> download(std::shared_pt
     if (std::string e = check_url(url, o, target); !e.empty())
         co_return invalid_request("url", detail::quoted(url) + " " + e + (why.empty() ? "" : ": URL " + why));
 
+    // Every file call blocks: it runs on the file executor (file_io.hpp).
+    auto fx = core->file_executor();
     temp_file tmp(job->path);
-    if (!tmp.open(true))
+    auto create_file = [&] { return tmp.create(); };
+    auto truncate_file = [&] { return tmp.truncate(); };
+    int cerr = co_await run_blocking(fx, create_file);
+    if (cerr)
         co_return invalid_request("path", "cannot create a file in the folder of " + detail::quoted(job->path.string()) + ": " +
-                                              std::strerror(errno));
+                                              std::strerror(cerr));
 
     download_result out;
     std::uint64_t have = 0, best = 0;      // bytes in the temporary file; the most ever had
@@ -252,7 +287,7 @@ EVOLINK_INLINE asio::awaitable<outcome<download_result>> download(std::shared_pt
                 target = std::move(nt);
                 if (have > 0) { // a resumed offset is only valid for the same resource
                     have = 0;
-                    tmp.open(true);
+                    co_await run_blocking(fx, truncate_file);
                 }
                 continue; // the lease closes the connection (its body is unread)
             }
@@ -267,7 +302,7 @@ EVOLINK_INLINE asio::awaitable<outcome<download_result>> download(std::shared_pt
                                            "- with Content-Range " + detail::quoted(res[http::field::content_range]),
                                        status);
                     have = 0;
-                    if (!tmp.open(true))
+                    if (!co_await run_blocking(fx, truncate_file))
                         co_return fail(error_code(EIO, boost::system::generic_category()), "cannot rewrite " + tmp.path().string());
                 }
                 ranges = beast::iequals(res[http::field::accept_ranges], "bytes") || partial;
@@ -295,11 +330,15 @@ EVOLINK_INLINE asio::awaitable<outcome<download_result>> download(std::shared_pt
                             co_return fail(make_error_code(errc::response_too_large),
                                            what + ": more than download_options::max_bytes (" + size_text(dl.max_bytes) +
                                                ") arrived; the partial file was removed", status);
-                        if (!tmp.write(piece.data(), got))
-                            co_return fail(error_code(errno ? errno : EIO, boost::system::generic_category()),
-                                           "cannot write " + tmp.path().string() + ": " + std::strerror(errno));
+                        auto write_piece = [&] { return tmp.write(piece.data(), got); };
+                        int werr = co_await run_blocking(fx, write_piece);
+                        if (werr)
+                            co_return fail(error_code(werr, boost::system::generic_category()),
+                                           "cannot write " + tmp.path().string() + ": " + std::strerror(werr));
                         have += got;
                         progress();
+                        // A cancellation during the write shows only now.
+                        if (co_await cancelled()) ec = asio::error::operation_aborted;
                     }
                 }
                 reuse = !ec && res.keep_alive();
@@ -321,7 +360,7 @@ EVOLINK_INLINE asio::awaitable<outcome<download_result>> download(std::shared_pt
                 ec = make_http_error(static_cast<int>(status));
                 if (status == 416 && have > 0) { // the offset is past the end: the file changed; start over
                     have = 0;
-                    tmp.open(true);
+                    co_await run_blocking(fx, truncate_file);
                 }
                 retry_after = h.retry_after;
                 if (status == 404 || status == 410 || status == 403)
@@ -365,7 +404,7 @@ EVOLINK_INLINE asio::awaitable<outcome<download_result>> download(std::shared_pt
         }
         if (have > 0 && !ranges) { // no Range support: the whole file again
             have = 0;
-            if (!tmp.open(true))
+            if (!co_await run_blocking(fx, truncate_file))
                 co_return fail(error_code(EIO, boost::system::generic_category()), "cannot rewrite " + tmp.path().string());
         }
         ++out.resumes;
@@ -377,7 +416,14 @@ EVOLINK_INLINE asio::awaitable<outcome<download_result>> download(std::shared_pt
     if (total && have != *total)
         co_return fail(make_error_code(errc::protocol_error), "GET " + url + ": " + std::to_string(have) + " bytes received, " +
                                                                   std::to_string(*total) + " announced");
-    if (auto cec = tmp.commit())
+    bool overwrite = dl.overwrite;
+    auto commit_file = [&] { return tmp.commit(overwrite); };
+    auto cec = co_await run_blocking(fx, commit_file);
+    if (cec == std::errc::file_exists) // appeared during the download: never replaced
+        co_return invalid_request("path", detail::quoted(job->path.string()) +
+                                              " exists and download_options::overwrite is off (it appeared during the "
+                                              "download, which was discarded)");
+    if (cec)
         co_return fail(error_code(cec.value(), boost::system::generic_category()),
                        "cannot move the download into place at " + detail::quoted(job->path.string()) + ": " + cec.message());
     out.path = job->path;

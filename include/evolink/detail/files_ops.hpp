@@ -19,6 +19,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -102,6 +103,9 @@ struct upload_job {
     std::string source;    ///< the path, the bytes, or the URL
     std::string mime_type; ///< bytes: their type ("image/png"...)
     upload_options options;
+    /// file: its bytes, already read and checked (a local image); the file
+    /// is not read again.
+    std::shared_ptr<const std::vector<unsigned char>> loaded;
 };
 
 /// A multipart/form-data field name or file name, made safe for a quoted
@@ -114,7 +118,8 @@ EVOLINK_INLINE std::string form_quoted(std::string_view s)
 }
 
 /// Builds the request of an upload. Fails (nothing sent) when the file
-/// cannot be read or is empty.
+/// cannot be read or is empty. Blocks (file system, base64): runs on the
+/// file executor.
 EVOLINK_INLINE std::optional<diagnostics> prepare_upload(const upload_job& job, std::string& target, std::string& json,
                                                          std::shared_ptr<transport::streamed_body>& stream)
 {
@@ -142,14 +147,20 @@ EVOLINK_INLINE std::optional<diagnostics> prepare_upload(const upload_job& job, 
     case upload_job::kind::file: break;
     }
     std::error_code fec;
-    auto size = std::filesystem::file_size(job.source, fec);
+    auto size = job.loaded ? job.loaded->size() : std::filesystem::file_size(job.source, fec);
     if (fec) return invalid("path", detail::quoted(job.source) + " cannot be read: " + fec.message());
     if (size == 0) return invalid("path", detail::quoted(job.source) + " is empty; allowed: a file with content");
-    std::FILE* probe = std::fopen(job.source.c_str(), "rb");
-    if (!probe) return invalid("path", detail::quoted(job.source) + " cannot be opened: " + std::strerror(errno));
     unsigned char head[64];
-    auto got = std::fread(head, 1, sizeof head, probe);
-    std::fclose(probe);
+    std::size_t got = 0;
+    if (job.loaded) {
+        got = std::min(sizeof head, job.loaded->size());
+        std::memcpy(head, job.loaded->data(), got);
+    } else {
+        std::FILE* probe = std::fopen(job.source.c_str(), "rb");
+        if (!probe) return invalid("path", detail::quoted(job.source) + " cannot be opened: " + std::strerror(errno));
+        got = std::fread(head, 1, sizeof head, probe);
+        std::fclose(probe);
+    }
     std::string mime(mime_type(sniff_image_format(std::span<const unsigned char>(head, got))));
 
     stream = std::make_shared<transport::streamed_body>();
@@ -164,6 +175,7 @@ EVOLINK_INLINE std::optional<diagnostics> prepare_upload(const upload_job& job, 
                     form_quoted(name) + "\"\r\nContent-Type: " + mime + "\r\n\r\n";
     stream->file = job.source;
     stream->file_size = size;
+    stream->bytes = job.loaded;
     stream->tail = "\r\n--" + boundary + "--\r\n";
     target = "/api/v1/files/upload/stream";
     return std::nullopt;
@@ -220,8 +232,12 @@ EVOLINK_INLINE asio::awaitable<outcome<file_info>> upload(std::shared_ptr<transp
 {
     std::string target, json;
     std::shared_ptr<transport::streamed_body> stream;
-    if (auto e = prepare_upload(*job, target, json, stream))
-        co_return failure<file_info>(make_error_code(errc::invalid_request), std::move(*e));
+    auto prepare = [&] { return prepare_upload(*job, target, json, stream); };
+    std::optional<diagnostics> bad;
+    if (job->k == upload_job::kind::url) bad = prepare();
+    else bad = co_await run_blocking(core->file_executor(), prepare);
+    if (bad) co_return failure<file_info>(make_error_code(errc::invalid_request), std::move(*bad));
+    if (stream && !stream->bytes) stream->file_ex = core->file_executor();
     auto r = co_await files_call(core, std::move(o), http::verb::post, std::move(target), std::move(json),
                                  std::move(stream), false);
     if (r.ec) co_return failure<file_info>(r.ec, std::move(r.diag));
@@ -318,16 +334,28 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> create_task(std::shared_ptr<transp
     }
     if (!key.empty())
         if (auto e = check_idempotency_key(key)) co_return failure<task>(make_error_code(errc::invalid_request), std::move(*e));
-    for (auto& l : p->locals)
-        if (auto e = check_image_file(l.path, p->limits, l.field)) {
-            core->log(log_level::debug, "request refused before sending: " + e->message);
-            co_return failure<task>(make_error_code(errc::invalid_request), std::move(*e));
+    // Each image is read once, on the file executor: checked, then
+    // uploaded from those bytes.
+    std::vector<std::shared_ptr<std::vector<unsigned char>>> loaded;
+    auto read_all = [&]() -> std::optional<diagnostics> {
+        for (auto& l : p->locals) {
+            loaded.push_back(std::make_shared<std::vector<unsigned char>>());
+            if (auto e = check_image_file(l.path, p->limits, l.field, nullptr, loaded.back().get())) return e;
         }
+        return std::nullopt;
+    };
+    auto bad = co_await run_blocking(core->file_executor(), read_all);
+    if (bad) {
+        core->log(log_level::debug, "request refused before sending: " + bad->message);
+        co_return failure<task>(make_error_code(errc::invalid_request), std::move(*bad));
+    }
     auto body = p->body;
     auto& urls = body["image_urls"].as_array();
-    for (auto& l : p->locals) {
+    for (std::size_t i = 0; i < p->locals.size(); ++i) {
+        auto& l = p->locals[i];
         auto job = std::make_shared<upload_job>();
         job->source = l.path;
+        job->loaded = std::move(loaded[i]);
         auto up = co_await upload(core, files, job);
         if (up.ec) {
             up.diag.message = "uploading " + l.field + " " + detail::quoted(l.path) + " failed (no task was created): " +

@@ -407,27 +407,36 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> race_with_callback(std::shared_ptr
 }
 
 /// wait_unjournaled, with the task recorded in the journal (if any) before
-/// the wait and marked finished after it, when it did finish.
+/// the wait and marked finished after it, when it did finish. The journal's
+/// calls block (fsync): they run on the file executor, and the wait starts
+/// only once add() has returned.
 EVOLINK_INLINE asio::awaitable<outcome<task>> wait_for_task(std::shared_ptr<transport> core, origin api, std::string id,
                                                             std::optional<task> known, shared_wait_options opts)
 {
     auto* j = opts->journal;
     if (j) {
-        try {
-            journal_entry e;
-            e.task_id = id;
-            if (known) {
-                e.model = known->model;
-                e.type = known->type;
+        journal_entry e;
+        e.task_id = id;
+        if (known) {
+            e.model = known->model;
+            e.type = known->type;
+        }
+        e.recorded_at = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+        auto add = [&]() -> std::string { // the reason it failed; empty: recorded
+            try {
+                j->add(e);
+                return {};
+            } catch (const std::exception& ex) {
+                return ex.what();
             }
-            e.recorded_at = std::chrono::duration_cast<std::chrono::seconds>(
-                                std::chrono::system_clock::now().time_since_epoch())
-                                .count();
-            j->add(e);
-        } catch (const std::exception& ex) {
+        };
+        std::string failed = co_await run_blocking(core->file_executor(), add);
+        if (!failed.empty()) {
             diagnostics d;
             d.task_id = id;
-            d.message = std::string("the task exists but the journal could not record it: ") + ex.what();
+            d.message = "the task exists but the journal could not record it: " + failed;
             core->log(log_level::error, d.message);
             co_return outcome<task>{make_error_code(errc::journal_failed), std::move(d), known.value_or(task{})};
         }
@@ -438,11 +447,16 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> wait_for_task(std::shared_ptr<tran
         if (!r.ec || r.ec == errc::task_failed || r.ec == errc::task_cancelled) status = r.value.status_text;
         else if (r.ec == api_errc::not_found) status = "gone"; // expired or unknown: it will never finish
         if (!status.empty()) {
-            try {
-                j->finish(id, status);
-            } catch (const std::exception& ex) {
-                core->log(log_level::error, "the journal could not mark " + id + " finished: " + ex.what());
-            }
+            auto finish = [&]() -> std::string {
+                try {
+                    j->finish(id, status);
+                    return {};
+                } catch (const std::exception& ex) {
+                    return ex.what();
+                }
+            };
+            std::string failed = co_await run_blocking(core->file_executor(), finish);
+            if (!failed.empty()) core->log(log_level::error, "the journal could not mark " + id + " finished: " + failed);
         }
     }
     co_return r;

@@ -9,6 +9,7 @@
 
 #include <evolink/detail/async.hpp>
 #include <evolink/detail/config.hpp>
+#include <evolink/detail/file_io.hpp>
 #include <evolink/detail/retry.hpp>
 #include <evolink/error.hpp>
 #include <evolink/options.hpp>
@@ -224,6 +225,9 @@ public:
 
     std::size_t connections_opened() const noexcept { return connections_opened_; }
 
+    /// Where blocking file work runs (see file_io.hpp); on the strand only.
+    asio::any_io_executor file_executor() { return file_pool_.get(); }
+
     /// A pooled connection checked out for one exchange. Give it back with
     /// checkin(); a lease dropped without it closes its connection and frees
     /// its slot (error and cancellation paths).
@@ -308,10 +312,14 @@ public:
         std::string file;         ///< path of the file to stream
         std::uint64_t file_size = 0;
         std::string tail;
+        /// The file's bytes, when already read (a checked local image): sent
+        /// from memory, the file is not read again.
+        std::shared_ptr<const std::vector<unsigned char>> bytes;
+        asio::any_io_executor file_ex; ///< reads the file (empty: on the strand)
     };
 
     /// POSTs a streamed body and reads the (JSON) answer, as request() does.
-    /// The file is read on the strand, 64 KiB at a time; a file that changes
+    /// The file is read on b->file_ex, 64 KiB at a time; a file that changes
     /// size meanwhile fails the request (the Content-Length was sent).
     asio::awaitable<outcome<http_result>> request_streamed(const origin& o, std::string target,
                                                            std::shared_ptr<const streamed_body> b)
@@ -339,26 +347,46 @@ public:
             auto [ec, n] = co_await http::async_write_header(s, sr, tuple_awaitable);
             if (ec || !b) co_return ec;
             std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(b->head), tuple_awaitable);
-            if (ec) co_return ec;
-            std::FILE* f = std::fopen(b->file.c_str(), "rb");
-            if (!f) co_return error_code(errno, boost::system::generic_category());
-            std::vector<char> piece(64 * 1024);
-            std::uint64_t left = b->file_size;
-            while (!ec && left > 0) {
-                auto want = static_cast<std::size_t>(std::min<std::uint64_t>(piece.size(), left));
-                auto got = std::fread(piece.data(), 1, want, f);
-                if (got == 0) { // shrank or unreadable since its size was sent
-                    ec = error_code(EIO, boost::system::generic_category());
-                    break;
-                }
-                left -= got;
-                beast::get_lowest_layer(s).expires_after(timeout); // per piece: a slow uplink is not a timeout
-                std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(piece.data(), got), tuple_awaitable);
+            if (!ec && b->bytes) {
+                beast::get_lowest_layer(s).expires_after(timeout);
+                std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(*b->bytes), tuple_awaitable);
+            } else if (!ec) {
+                ec = co_await write_file_part(s, *b, timeout);
             }
-            std::fclose(f);
             if (!ec) std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(b->tail), tuple_awaitable);
             co_return ec;
         }
+    }
+
+    /// The file of a streamed body, piece by piece: each piece is read on
+    /// the file executor while the strand is free, then written.
+    template <class Stream>
+    static asio::awaitable<error_code> write_file_part(Stream& s, const streamed_body& b, std::chrono::milliseconds timeout)
+    {
+        std::vector<char> piece(64 * 1024);
+        std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(nullptr, &std::fclose);
+        std::uint64_t left = b.file_size;
+        std::size_t got = 0;
+        int err = 0;
+        auto read = [&] { // opens on the first call; 0 bytes: shrank or unreadable since its size was sent
+            if (!f) f.reset(std::fopen(b.file.c_str(), "rb"));
+            auto want = static_cast<std::size_t>(std::min<std::uint64_t>(piece.size(), left));
+            got = f ? std::fread(piece.data(), 1, want, f.get()) : 0;
+            return err = got > 0 ? 0 : (f ? EIO : (errno ? errno : EIO));
+        };
+        while (left > 0) {
+            if (b.file_ex) co_await run_blocking(b.file_ex, read);
+            else read();
+            auto cs = co_await asio::this_coro::cancellation_state; // not seen during the blocking read
+            if (cs.cancelled() != asio::cancellation_type::none) co_return asio::error::operation_aborted;
+            if (err) co_return error_code(err, boost::system::generic_category());
+            left -= got;
+            beast::get_lowest_layer(s).expires_after(timeout); // per piece: a slow uplink is not a timeout
+            auto [ec, n] = co_await asio::async_write(s, asio::buffer(piece.data(), got), tuple_awaitable);
+            (void)n;
+            if (ec) co_return ec;
+        }
+        co_return error_code{};
     }
 
     /// Writes `req` on the connection's TLS or plain stream.
@@ -615,6 +643,7 @@ private:
     std::map<std::string, std::unique_ptr<host_pool>> pools_;
     std::size_t connections_opened_ = 0;
     bool insecure_ = false;
+    file_pool file_pool_{opts_.file_executor};
 };
 
 } // namespace evolink::detail

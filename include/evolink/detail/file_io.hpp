@@ -1,0 +1,105 @@
+// evolink-cpp. Distributed under the Boost Software License, Version 1.0.
+#ifndef EVOLINK_DETAIL_FILE_IO_HPP
+#define EVOLINK_DETAIL_FILE_IO_HPP
+
+// Blocking file work (reads, writes, fsync, rename, the journal) runs on a
+// file executor, never on the thread that runs the io_context: the user's
+// (client_options::file_executor) or a small thread pool the client starts
+// on its first file operation. An operation hops there for one blocking
+// call and comes back to the client's strand with the result.
+
+#include <evolink/detail/config.hpp>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/associated_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <exception>
+#include <memory>
+#include <thread>
+#include <type_traits>
+#include <utility>
+
+namespace evolink::detail {
+
+/// The file executor of one client. Touched on the client's strand only.
+class file_pool {
+public:
+    explicit file_pool(boost::asio::any_io_executor user) : user_(std::move(user)) {}
+    file_pool(const file_pool&) = delete;
+    file_pool& operator=(const file_pool&) = delete;
+    ~file_pool()
+    {
+        if (!pool_) return;
+        // Operations hold the client's shared state, so nothing of ours is
+        // queued here any more. Never join a pool from one of its threads.
+        if (pool_->get_executor().running_in_this_thread())
+            std::thread([p = std::move(pool_)] { p->join(); }).detach();
+        else
+            pool_->join();
+    }
+
+    /// The user's executor, else the client's own pool (started now, on the
+    /// first call: a client that never touches a file starts no thread).
+    boost::asio::any_io_executor get()
+    {
+        if (user_) return user_;
+        if (!pool_) pool_ = std::make_unique<boost::asio::thread_pool>(threads);
+        return pool_->get_executor();
+    }
+
+    static constexpr std::size_t threads = 2;
+
+private:
+    boost::asio::any_io_executor user_;
+    std::unique_ptr<boost::asio::thread_pool> pool_;
+};
+
+/// The initiation of run_blocking: runs `*f` on `file_ex`, then completes
+/// the handler on its own executor (the strand) with the result. The
+/// io_context keeps outstanding work meanwhile. Cancellation is not
+/// forwarded: a blocking call in progress finishes, and the caller checks
+/// its cancellation state afterwards.
+template <class F>
+struct blocking_call {
+    F* f;
+    boost::asio::any_io_executor file_ex;
+
+    template <class Handler>
+    void operator()(Handler&& handler) const
+    {
+        auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler));
+        boost::asio::post(file_ex, [f = f, h = std::forward<Handler>(handler), work = std::move(work)]() mutable {
+            std::exception_ptr ep;
+            decltype((*f)()) r{};
+            try {
+                r = (*f)();
+            } catch (...) { // bad_alloc and the like: rethrown in the coroutine, not on the pool
+                ep = std::current_exception();
+            }
+            auto back = work.get_executor();
+            boost::asio::post(back, [h = std::move(h), ep, r = std::move(r)]() mutable { std::move(h)(ep, std::move(r)); });
+        });
+    }
+};
+
+/// `co_await run_blocking(ex, f)`: f() (a blocking call that returns a
+/// default-constructible value) runs on `file_ex`; the coroutine resumes on
+/// its own executor with the value (or f's exception). `f` lives in the
+/// caller's frame until then.
+template <class F>
+auto run_blocking(const boost::asio::any_io_executor& file_ex, F& f)
+{
+    using R = std::invoke_result_t<F&>;
+    static_assert(std::is_same_v<R, std::decay_t<R>>, "f returns a value");
+    return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>, void(std::exception_ptr, R)>(
+        blocking_call<F>{&f, file_ex}, boost::asio::use_awaitable);
+}
+
+} // namespace evolink::detail
+
+#endif
