@@ -45,7 +45,8 @@ public:
     /// Checks the options and builds the TLS context; nothing is sent yet.
     /// Throws evolink::error: errc::missing_api_key when neither the options
     /// nor EVOLINK_API_KEY hold a key; errc::invalid_options for a bad base
-    /// URL, an http:// URL without allow_insecure_http, an unreadable CA.
+    /// URL, an http:// URL without allow_insecure_http, an unreadable CA, a
+    /// duration out of range (see client_options).
     explicit client(executor_type ex, client_options opts = {})
     {
         auto fail = [](errc e, std::string param, std::string message) {
@@ -69,6 +70,8 @@ public:
         if (!files)
             fail(errc::invalid_options, "files_base_url",
                  "files_base_url " + detail::quoted(opts.files_base_url) + " " + why);
+        if (std::string param, why = detail::invalid_duration(opts, param); !why.empty())
+            fail(errc::invalid_options, std::move(param), std::move(why));
         diagnostics tls_diag;
         auto ctx = detail::make_tls_context(opts.tls, tls_diag);
         if (!ctx) fail(errc::invalid_options, tls_diag.param, tls_diag.message);
@@ -564,7 +567,20 @@ private:
     {
         auto created = co_await detail::create_task(core, origin, std::move(files), std::move(p), opts->idempotency_key);
         if (created.ec) co_return created;
-        if (opts->on_submitted) opts->on_submitted(created.value);
+        if (opts->on_submitted) {
+            // The task exists (and is billed): a throwing hook must not hide
+            // its id, or a caller that retries pays twice. No wait follows.
+            try {
+                opts->on_submitted(created.value);
+            } catch (...) {
+                auto d = detail::hook_threw("on_submitted", std::current_exception());
+                d.task_id = created.value.id;
+                d.task_status = created.value.status_text;
+                core->log(log_level::error, d.message + " (task " + created.value.id + " was created)");
+                co_return detail::outcome<task>{make_error_code(errc::handler_threw), std::move(d),
+                                                std::move(created.value)};
+            }
+        }
         auto id = created.value.id;
         co_return co_await detail::wait_for_task(std::move(core), std::move(origin), std::move(id),
                                                  std::move(created.value), std::move(opts));
