@@ -166,8 +166,10 @@ public:
     /// Cancelled: errc::task_cancelled. Deadline: errc::deadline_exceeded with
     /// the task id and the last status seen (the remote task goes on). A
     /// transient failure of one read (network, timeout, 408, 429, 5xx) does not
-    /// end the wait; any other error does. In callback and as_tuple form the
-    /// task last seen is passed along with an error.
+    /// end the wait; any other error does. An `opts.on_progress` that throws
+    /// ends it with errc::handler_threw (its what() in the message, the task
+    /// id kept). In callback and as_tuple form the task last seen is passed
+    /// along with an error.
     /// Cancellation: terminal, partial and total, at once, wherever the wait
     /// is (sleeping, reading, waiting for a callback); nothing stays pending.
     /// The remote task is not cancelled.
@@ -201,7 +203,9 @@ public:
     /// callback_url is set to the receiver's (unless it already has one).
     ///
     /// Handler: `void(evolink::error_code, evolink::task)`; errors as submit,
-    /// then as wait. Cancellation: as submit while submitting (a written
+    /// then as wait. An `opts.on_submitted` that throws completes it with
+    /// errc::handler_threw, the created task (and its id in the diagnostics)
+    /// and no wait: resume with wait(id), do not submit again. Cancellation: as submit while submitting (a written
     /// request may have created a task: its id was given to on_submitted if
     /// the answer arrived), then as wait. Lifetimes: as submit and wait.
     template <request R, completion_token_not_diagnostics Token = default_token>
@@ -383,7 +387,11 @@ public:
     /// errc::response_too_large (over download_options::max_bytes),
     /// errc::protocol_error (too many redirects, a wrong length), api_errc
     /// (404/403: result URLs expire after 24 hours), transport errors, file
-    /// system errors (generic category). Cancellation: terminal, partial and
+    /// system errors (generic category), errc::handler_threw (`opts.on_progress`
+    /// threw). A 206 that is not the continuation asked for is
+    /// errc::protocol_error. Messages and logs show a URL without its query
+    /// (`https://host/path?…`: result URLs are signed); download_result::url
+    /// keeps it whole. Cancellation: terminal, partial and
     /// total; the temporary file is removed. Lifetimes: `url`, `path` and
     /// `opts` are copied; `opts.on_progress` runs on the client's strand.
     template <completion_token_not_diagnostics Token = default_token>
