@@ -45,7 +45,8 @@ public:
     /// Checks the options and builds the TLS context; nothing is sent yet.
     /// Throws evolink::error: errc::missing_api_key when neither the options
     /// nor EVOLINK_API_KEY hold a key; errc::invalid_options for a bad base
-    /// URL, an http:// URL without allow_insecure_http, an unreadable CA.
+    /// URL, an http:// URL without allow_insecure_http, an unreadable CA, a
+    /// duration out of range (see client_options).
     explicit client(executor_type ex, client_options opts = {})
     {
         auto fail = [](errc e, std::string param, std::string message) {
@@ -69,6 +70,8 @@ public:
         if (!files)
             fail(errc::invalid_options, "files_base_url",
                  "files_base_url " + detail::quoted(opts.files_base_url) + " " + why);
+        if (std::string param, why = detail::invalid_duration(opts, param); !why.empty())
+            fail(errc::invalid_options, std::move(param), std::move(why));
         diagnostics tls_diag;
         auto ctx = detail::make_tls_context(opts.tls, tls_diag);
         if (!ctx) fail(errc::invalid_options, tls_diag.param, tls_diag.message);
@@ -163,8 +166,10 @@ public:
     /// Cancelled: errc::task_cancelled. Deadline: errc::deadline_exceeded with
     /// the task id and the last status seen (the remote task goes on). A
     /// transient failure of one read (network, timeout, 408, 429, 5xx) does not
-    /// end the wait; any other error does. In callback and as_tuple form the
-    /// task last seen is passed along with an error.
+    /// end the wait; any other error does. An `opts.on_progress` that throws
+    /// ends it with errc::handler_threw (its what() in the message, the task
+    /// id kept). In callback and as_tuple form the task last seen is passed
+    /// along with an error.
     /// Cancellation: terminal, partial and total, at once, wherever the wait
     /// is (sleeping, reading, waiting for a callback); nothing stays pending.
     /// The remote task is not cancelled.
@@ -198,7 +203,9 @@ public:
     /// callback_url is set to the receiver's (unless it already has one).
     ///
     /// Handler: `void(evolink::error_code, evolink::task)`; errors as submit,
-    /// then as wait. Cancellation: as submit while submitting (a written
+    /// then as wait. An `opts.on_submitted` that throws completes it with
+    /// errc::handler_threw, the created task (and its id in the diagnostics)
+    /// and no wait: resume with wait(id), do not submit again. Cancellation: as submit while submitting (a written
     /// request may have created a task: its id was given to on_submitted if
     /// the answer arrived), then as wait. Lifetimes: as submit and wait.
     template <request R, completion_token_not_diagnostics Token = default_token>
@@ -380,7 +387,11 @@ public:
     /// errc::response_too_large (over download_options::max_bytes),
     /// errc::protocol_error (too many redirects, a wrong length), api_errc
     /// (404/403: result URLs expire after 24 hours), transport errors, file
-    /// system errors (generic category). Cancellation: terminal, partial and
+    /// system errors (generic category), errc::handler_threw (`opts.on_progress`
+    /// threw). A 206 that is not the continuation asked for is
+    /// errc::protocol_error. Messages and logs show a URL without its query
+    /// (`https://host/path?…`: result URLs are signed); download_result::url
+    /// keeps it whole. Cancellation: terminal, partial and
     /// total; the temporary file is removed. Lifetimes: `url`, `path` and
     /// `opts` are copied; `opts.on_progress` runs on the client's strand.
     template <completion_token_not_diagnostics Token = default_token>
@@ -564,7 +575,20 @@ private:
     {
         auto created = co_await detail::create_task(core, origin, std::move(files), std::move(p), opts->idempotency_key);
         if (created.ec) co_return created;
-        if (opts->on_submitted) opts->on_submitted(created.value);
+        if (opts->on_submitted) {
+            // The task exists (and is billed): a throwing hook must not hide
+            // its id, or a caller that retries pays twice. No wait follows.
+            try {
+                opts->on_submitted(created.value);
+            } catch (...) {
+                auto d = detail::hook_threw("on_submitted", std::current_exception());
+                d.task_id = created.value.id;
+                d.task_status = created.value.status_text;
+                core->log(log_level::error, d.message + " (task " + created.value.id + " was created)");
+                co_return detail::outcome<task>{make_error_code(errc::handler_threw), std::move(d),
+                                                std::move(created.value)};
+            }
+        }
         auto id = created.value.id;
         co_return co_await detail::wait_for_task(std::move(core), std::move(origin), std::move(id),
                                                  std::move(created.value), std::move(opts));

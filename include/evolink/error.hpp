@@ -22,7 +22,9 @@
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
 
+#include <exception>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace evolink {
@@ -49,6 +51,12 @@ enum class errc {
     /// retried; diagnostics carry everything known.
     outcome_unknown,
     journal_failed, ///< the journal could not record a task (its id is in the diagnostics)
+    /// A callback of the caller's (on_submitted, on_progress, a download's
+    /// on_progress) threw; the message is its what(), the task id is kept.
+    handler_threw,
+    /// An exception inside the library (a bug in evolink-cpp, or out of
+    /// memory); never a statement about the server.
+    internal_error,
 };
 
 /// Non-2xx answers of the API. The numeric value is the HTTP status.
@@ -91,6 +99,8 @@ public:
         case errc::deadline_exceeded: return "gave up waiting at the deadline (the task may still finish)";
         case errc::outcome_unknown: return "the request may or may not have created a task";
         case errc::journal_failed: return "the journal could not record the task";
+        case errc::handler_threw: return "a callback of the caller (on_submitted, on_progress...) threw";
+        case errc::internal_error: return "internal error (a bug in evolink-cpp, or out of memory)";
         }
         return "unknown evolink error";
     }
@@ -230,6 +240,57 @@ public:
 private:
     evolink::diagnostics diag_;
 };
+
+namespace detail {
+
+/// The outcome of an exception caught where the library calls a hook of the
+/// caller's: errc::handler_threw, its message naming the hook.
+EVOLINK_INLINE diagnostics hook_threw(std::string_view hook, std::exception_ptr ep)
+{
+    diagnostics d;
+    d.param = std::string(hook);
+    try {
+        std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+        d.message = std::string(hook) + " threw: " + e.what();
+    } catch (...) {
+        d.message = std::string(hook) + " threw an exception that is not a std::exception";
+    }
+    return d;
+}
+
+/// Thrown by the library through its own frames when a hook threw where no
+/// outcome can be returned directly (a download's on_progress); the
+/// operation then completes with errc::handler_threw and these diagnostics.
+class hook_exception : public std::exception {
+public:
+    explicit hook_exception(diagnostics d) : diag_(std::move(d)) {}
+    const char* what() const noexcept override { return diag_.message.c_str(); }
+    const diagnostics& diag() const noexcept { return diag_; }
+
+private:
+    diagnostics diag_;
+};
+
+/// Maps an exception that escaped an operation's body to its outcome:
+/// handler_threw for a hook_exception, else internal_error (never a
+/// server-side code: nothing the server did throws).
+EVOLINK_INLINE std::pair<error_code, diagnostics> exception_outcome(std::exception_ptr ep)
+{
+    diagnostics d;
+    try {
+        std::rethrow_exception(ep);
+    } catch (const hook_exception& e) {
+        return {make_error_code(errc::handler_threw), e.diag()};
+    } catch (const std::exception& e) {
+        d.message = std::string("a bug in evolink-cpp or out of memory: ") + e.what();
+    } catch (...) {
+        d.message = "a bug in evolink-cpp: an exception that is not a std::exception";
+    }
+    return {make_error_code(errc::internal_error), std::move(d)};
+}
+
+} // namespace detail
 
 } // namespace evolink
 

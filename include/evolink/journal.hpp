@@ -59,7 +59,8 @@ public:
 
 /// An append-only file: `{"op":"add",...}` and `{"op":"done",...}` lines,
 /// each written with one write() on an O_APPEND descriptor and fsync'd before
-/// the call returns. A line torn by a crash is ignored when read back.
+/// the call returns. A line torn by a crash (no final newline) is ignored
+/// when read back, and the next record starts on a line of its own.
 class file_journal : public journal {
 public:
     /// Opens (or creates, mode 0600) the file. Throws std::runtime_error.
@@ -67,6 +68,7 @@ public:
     {
         fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
         if (fd_ < 0) throw std::runtime_error("cannot open journal " + path_ + ": " + std::strerror(errno));
+        torn_ = ends_torn();
     }
     ~file_journal() override
     {
@@ -129,24 +131,43 @@ public:
     }
 
 private:
+    /// True when the file's last byte is not a newline (a crash cut the last
+    /// record): appending to it as is would glue the next record to the torn one.
+    bool ends_torn() const
+    {
+        int rd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+        if (rd < 0) return false;
+        char last = '\n';
+        off_t end = ::lseek(rd, 0, SEEK_END);
+        if (end > 0 && ::pread(rd, &last, 1, end - 1) != 1) last = '\n';
+        ::close(rd);
+        return last != '\n';
+    }
+
     void append(const boost::json::object& o)
     {
         std::string line = boost::json::serialize(o) + "\n";
         std::lock_guard lock(mutex_);
+        if (torn_) line.insert(0, 1, '\n'); // ends the torn line; written with the record, in one write()
         const char* p = line.data();
         std::size_t left = line.size();
         while (left > 0) {
             auto n = ::write(fd_, p, left);
             if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) throw std::runtime_error("cannot write journal " + path_ + ": " + std::strerror(errno));
+            if (n <= 0) {
+                torn_ = torn_ || left < line.size(); // part of the line may be on disk
+                throw std::runtime_error("cannot write journal " + path_ + ": " + std::strerror(errno));
+            }
             p += n;
             left -= static_cast<std::size_t>(n);
         }
+        torn_ = false;
         if (::fsync(fd_) != 0) throw std::runtime_error("cannot sync journal " + path_ + ": " + std::strerror(errno));
     }
 
     std::string path_;
     int fd_ = -1;
+    bool torn_ = false; ///< the file ends inside a line (guarded by mutex_)
     std::mutex mutex_;
 };
 

@@ -3,7 +3,13 @@
 #define EVOLINK_OPTIONS_HPP
 
 /// Client options: a plain aggregate, copied by the client at construction.
-/// Every duration must be positive.
+///
+/// Durations, one rule: a timeout must be > 0 (zero or less would fail every
+/// request at once); the retry policy's durations must be >= 0, where 0 has
+/// the meaning its field documents. Anything else is refused by the client
+/// constructor with errc::invalid_options, `diagnostics::param` naming the
+/// field. Per-call options (wait_options::deadline,
+/// download_options::stall_timeout) document 0 as "the default".
 
 #include <evolink/detail/config.hpp>
 
@@ -16,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace evolink {
 
@@ -38,9 +45,15 @@ struct logger {
     std::function<void(log_level, std::string_view)> sink{}; ///< empty: no logging
     log_level min_level = log_level::info;
 
-    void operator()(log_level l, std::string_view msg) const
+    /// A sink that throws is ignored (the message is lost): a failing logger
+    /// never fails an operation, which may already have created a task.
+    void operator()(log_level l, std::string_view msg) const noexcept
     {
-        if (sink && l >= min_level) sink(l, msg);
+        if (!sink || l < min_level) return;
+        try {
+            sink(l, msg);
+        } catch (...) {
+        }
     }
 };
 
@@ -70,11 +83,11 @@ struct tls_options {
 /// max_retry_after); a retry that would start after `budget` is not made.
 struct retry_policy {
     unsigned max_attempts = 4; ///< attempts per operation, the first included (1: never retry)
-    std::chrono::milliseconds initial_backoff{500};
-    std::chrono::milliseconds max_backoff{15'000};
-    double multiplier = 2.0;   ///< backoff growth; each delay is uniform in [0, backoff] (full jitter)
-    std::chrono::milliseconds budget{60'000};          ///< time from the first attempt after which no retry starts
-    std::chrono::milliseconds max_retry_after{60'000}; ///< cap on a server's Retry-After
+    std::chrono::milliseconds initial_backoff{500}; ///< >= 0 (0: retry at once)
+    std::chrono::milliseconds max_backoff{15'000};  ///< >= 0 (0: retry at once)
+    double multiplier = 2.0;   ///< backoff growth, >= 1; each delay is uniform in [0, backoff] (full jitter)
+    std::chrono::milliseconds budget{60'000};          ///< >= 0: time from the first attempt after which no retry starts
+    std::chrono::milliseconds max_retry_after{60'000}; ///< >= 0: cap on a server's Retry-After (0: ignore it)
     /// Send an Idempotency-Key with every creation request (one key per
     /// logical submit, reused on every attempt). Off: an ambiguous failure is
     /// errc::outcome_unknown and is never retried.
@@ -103,6 +116,7 @@ struct client_options {
     bool allow_private_callback_urls = false;
     tls_options tls{};
 
+    // Timeouts: each > 0 (see the rule at the top of this file).
     std::chrono::milliseconds connect_timeout{10'000};   ///< DNS + TCP connect
     std::chrono::milliseconds handshake_timeout{10'000}; ///< TLS handshake
     std::chrono::milliseconds request_timeout{60'000};   ///< writing a request and reading its answer
@@ -130,6 +144,41 @@ struct client_options {
     /// blocking back onto its threads.) See docs/threading.md.
     boost::asio::any_io_executor file_executor{};
 };
+
+namespace detail {
+
+/// The rule for durations (top of this file): empty when `o` keeps it, else
+/// why not, with `field` set to the offending field.
+EVOLINK_INLINE std::string invalid_duration(const client_options& o, std::string& field)
+{
+    using ms = std::chrono::milliseconds;
+    auto text = [](ms d) { return std::to_string(d.count()) + " ms"; };
+    const std::pair<const char*, ms> timeouts[] = {{"connect_timeout", o.connect_timeout},
+                                                   {"handshake_timeout", o.handshake_timeout},
+                                                   {"request_timeout", o.request_timeout},
+                                                   {"idle_timeout", o.idle_timeout}};
+    for (auto& [name, d] : timeouts)
+        if (d.count() <= 0) {
+            field = name;
+            return field + " is " + text(d) + ", which would time out at once; allowed: > 0";
+        }
+    const std::pair<const char*, ms> retry[] = {{"retry.initial_backoff", o.retry.initial_backoff},
+                                                {"retry.max_backoff", o.retry.max_backoff},
+                                                {"retry.budget", o.retry.budget},
+                                                {"retry.max_retry_after", o.retry.max_retry_after}};
+    for (auto& [name, d] : retry)
+        if (d.count() < 0) {
+            field = name;
+            return field + " is " + text(d) + "; allowed: >= 0";
+        }
+    if (!(o.retry.multiplier >= 1.0 && o.retry.multiplier <= 1e6)) {
+        field = "retry.multiplier";
+        return field + " is " + std::to_string(o.retry.multiplier) + "; allowed: 1 to 1000000";
+    }
+    return {};
+}
+
+} // namespace detail
 
 /// Options of a single submit.
 struct submit_options {

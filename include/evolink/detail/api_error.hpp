@@ -6,6 +6,7 @@
 // the error, whatever the body says: JSON envelopes (code as integer or
 // string), HTML pages from proxies and empty bodies all keep their status.
 
+#include <evolink/detail/checks.hpp>
 #include <evolink/detail/config.hpp>
 #include <evolink/detail/transport.hpp>
 #include <evolink/error.hpp>
@@ -13,6 +14,7 @@
 
 #include <boost/json/parse.hpp>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,6 +37,33 @@ EVOLINK_INLINE std::string body_excerpt(std::string_view body, std::size_t max =
         if (out.size() >= max) { out += "..."; break; }
     }
     return out;
+}
+
+/// An id the server sent, for a message: quoted, escaped, cut.
+EVOLINK_INLINE std::string escaped_quoted(std::string_view v, std::size_t max = 80)
+{
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out = "\"";
+    for (char c : v.substr(0, max)) {
+        auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') out += {'\\', c};
+        else if (u >= 0x20 && u < 0x7F) out += c;
+        else out += {'\\', 'x', hex[u >> 4], hex[u & 15]};
+    }
+    out += '"';
+    if (v.size() > max) out += "... (" + std::to_string(v.size()) + " bytes)";
+    return out;
+}
+
+/// Ids that come from the server go into request paths like the caller's:
+/// one that fails the check (`bad`) is a bad answer, never used.
+EVOLINK_INLINE std::optional<diagnostics> server_id_problem(std::string_view what, std::string_view id, bool bad)
+{
+    if (!bad) return std::nullopt;
+    diagnostics d;
+    d.message = "the server sent the " + std::string(what) + " " + escaped_quoted(id) +
+                ", which cannot be one (allowed: 1 to 128 of [A-Za-z0-9_-]); it was not used in any request";
+    return d;
 }
 
 EVOLINK_INLINE diagnostics api_diagnostics(const http_result& r)
@@ -84,7 +113,15 @@ EVOLINK_INLINE outcome<task> task_outcome(outcome<http_result> r, std::string_vi
         redact(d, secret);
         return failure<task>(make_http_error(static_cast<int>(h.status)), std::move(d));
     }
-    if (auto t = parse_task(h.body)) return {{}, {}, std::move(*t)};
+    if (auto t = parse_task(h.body)) {
+        if (auto bad = server_id_problem("task id", t->id, check_task_id(t->id).has_value())) {
+            bad->http_status = static_cast<int>(h.status);
+            bad->request_id = h.request_id;
+            redact(*bad, secret);
+            return failure<task>(make_error_code(errc::bad_response), std::move(*bad));
+        }
+        return {{}, {}, std::move(*t)};
+    }
     diagnostics d;
     d.http_status = static_cast<int>(h.status);
     d.request_id = h.request_id;

@@ -82,15 +82,10 @@ struct op_handler {
 
     void operator()(std::exception_ptr ep, outcome<T> r)
     {
-        if (ep) { // bodies return errors as values; only bad_alloc and the like land here
-            r.ec = make_error_code(errc::bad_response);
-            try {
-                std::rethrow_exception(ep);
-            } catch (const std::exception& e) {
-                r.diag.message = std::string("internal failure: ") + e.what();
-            } catch (...) {
-                r.diag.message = "internal failure";
-            }
+        if (ep) { // bodies return errors as values; a hook_exception, bad_alloc and bugs land here
+            auto [ec, d] = exception_outcome(ep);
+            r.ec = ec;
+            r.diag = std::move(d);
         }
         if (caller_slot.is_connected()) caller_slot.clear();
         if (diag_out) *diag_out = std::move(r.diag);

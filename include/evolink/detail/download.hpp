@@ -115,6 +115,25 @@ struct download_job {
     download_options options;
 };
 
+/// A URL as it may appear in messages and logs: result URLs are presigned
+/// bearer links, so the query (the signature) and any user info are dropped:
+/// `https://host/path?…`.
+EVOLINK_INLINE std::string redacted_url(std::string_view url)
+{
+    std::string_view rest = url.substr(0, url.find('#'));
+    bool query = false;
+    if (auto q = rest.find('?'); q != std::string_view::npos) {
+        rest = rest.substr(0, q);
+        query = true;
+    }
+    std::string out(rest);
+    auto scheme = out.find("://");
+    auto from = scheme == std::string::npos ? 0 : scheme + 3;
+    auto at = out.find('@', from);
+    if (at != std::string::npos && at < out.find('/', from)) out.erase(from, at + 1 - from);
+    return query ? out + "?\u2026" : out;
+}
+
 /// "bytes a-b/total" → a and total (total 0 when "*").
 EVOLINK_INLINE bool parse_content_range(std::string_view v, std::uint64_t& first, std::uint64_t& total)
 {
@@ -195,7 +214,7 @@ EVOLINK_INLINE asio::awaitable<outcome<download_result>> download(std::shared_pt
     std::optional<origin> o;
     std::string target;
     if (std::string e = check_url(url, o, target); !e.empty())
-        co_return invalid_request("url", detail::quoted(url) + " " + e + (why.empty() ? "" : ": URL " + why));
+        co_return invalid_request("url", detail::quoted(redacted_url(url)) + " " + e + (why.empty() ? "" : ": URL " + why));
 
     // Every file call blocks: it runs on the file executor (file_io.hpp).
     auto fx = core->file_executor();
@@ -217,7 +236,12 @@ EVOLINK_INLINE asio::awaitable<outcome<download_result>> download(std::shared_pt
     unsigned failures = 0;                 // attempts since the file last grew
     std::vector<char> piece(64 * 1024);
     auto progress = [&] {
-        if (dl.on_progress) dl.on_progress(download_progress{url, have, total, out.resumes});
+        if (!dl.on_progress) return;
+        try {
+            dl.on_progress(download_progress{url, have, total, out.resumes});
+        } catch (...) { // ends the download (the temporary file goes): errc::handler_threw
+            throw hook_exception(hook_threw("download_options::on_progress", std::current_exception()));
+        }
     };
 
     for (;;) {
@@ -230,7 +254,7 @@ EVOLINK_INLINE asio::awaitable<outcome<download_result>> download(std::shared_pt
         }
         core->set_headers(req, *o, false, extra);
         req.set(http::field::accept, "*/*");
-        std::string what = "GET " + o->key() + o->path + target;
+        std::string what = "GET " + redacted_url(url); // never the query: it holds the signature
 
         error_code ec;
         diagnostics diag;
@@ -269,19 +293,19 @@ EVOLINK_INLINE asio::awaitable<outcome<download_result>> download(std::shared_pt
                 auto ref = boost::urls::parse_uri_reference(location);
                 if (!base || !ref || !boost::urls::resolve(*base, *ref, next))
                     co_return fail(make_error_code(errc::protocol_error),
-                                   what + ": cannot follow the redirect to " + detail::quoted(location), status);
+                                   what + ": cannot follow the redirect to " + detail::quoted(redacted_url(location)), status);
                 std::string next_url(next.buffer());
                 if (o->tls && next.scheme_id() != boost::urls::scheme::https)
                     co_return fail(make_error_code(errc::protocol_error),
-                                   what + ": refused a redirect from https to " + detail::quoted(next_url), status);
+                                   what + ": refused a redirect from https to " + detail::quoted(redacted_url(next_url)), status);
                 std::optional<origin> no;
                 std::string nt;
                 why.clear();
                 if (std::string e = check_url(next_url, no, nt); !e.empty())
                     co_return fail(make_error_code(errc::protocol_error),
-                                   what + ": redirected to " + detail::quoted(next_url) + ", which " + e +
+                                   what + ": redirected to " + detail::quoted(redacted_url(next_url)) + ", which " + e +
                                        (why.empty() ? "" : ": " + why), status);
-                core->log(log_level::debug, what + " -> " + std::to_string(status) + " " + next_url);
+                core->log(log_level::debug, what + " -> " + std::to_string(status) + " " + redacted_url(next_url));
                 url = std::move(next_url);
                 o = std::move(no);
                 target = std::move(nt);
@@ -295,12 +319,17 @@ EVOLINK_INLINE asio::awaitable<outcome<download_result>> download(std::shared_pt
                 std::uint64_t first = 0, whole = 0;
                 bool partial = status == 206 && have > 0 && parse_content_range(res[http::field::content_range], first, whole) &&
                                first == have;
-                if (!partial && have > 0) { // the server sent the whole file again
-                    if (status == 206)
-                        co_return fail(make_error_code(errc::protocol_error),
-                                       what + ": the server answered Range bytes=" + std::to_string(have) +
-                                           "- with Content-Range " + detail::quoted(res[http::field::content_range]),
-                                       status);
+                // A 206 is only a continuation of what we have, from where we asked;
+                // anything else would commit a file with a hole or a missing head.
+                if (status == 206 && !partial)
+                    co_return fail(make_error_code(errc::protocol_error),
+                                   what + ": the server answered " +
+                                       (have == 0 ? std::string("a request without Range")
+                                                  : "Range bytes=" + std::to_string(have) + "-") +
+                                       " with a 206 and Content-Range " + detail::quoted(res[http::field::content_range]) +
+                                       "; nothing was left at " + detail::quoted(job->path.string()),
+                                   status);
+                if (!partial && have > 0) { // a 200: the server sent the whole file again
                     have = 0;
                     if (!co_await run_blocking(fx, truncate_file))
                         co_return fail(error_code(EIO, boost::system::generic_category()), "cannot rewrite " + tmp.path().string());
@@ -414,7 +443,7 @@ EVOLINK_INLINE asio::awaitable<outcome<download_result>> download(std::shared_pt
         if (!co_await retry_sleep(*delay)) co_return fail(asio::error::operation_aborted, what + ": cancelled");
     }
     if (total && have != *total)
-        co_return fail(make_error_code(errc::protocol_error), "GET " + url + ": " + std::to_string(have) + " bytes received, " +
+        co_return fail(make_error_code(errc::protocol_error), "GET " + redacted_url(url) + ": " + std::to_string(have) + " bytes received, " +
                                                                   std::to_string(*total) + " announced");
     bool overwrite = dl.overwrite;
     auto commit_file = [&] { return tmp.commit(overwrite); };
@@ -430,7 +459,7 @@ EVOLINK_INLINE asio::awaitable<outcome<download_result>> download(std::shared_pt
     out.bytes = have;
     out.url = url;
     progress();
-    core->log(log_level::info, "downloaded " + url + " to " + job->path.string() + " (" + size_text(have) + ")");
+    core->log(log_level::info, "downloaded " + redacted_url(url) + " to " + job->path.string() + " (" + size_text(have) + ")");
     co_return result{{}, {}, std::move(out)};
 }
 

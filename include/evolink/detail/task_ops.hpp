@@ -216,8 +216,11 @@ struct wait_state {
         return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
     }
 
-    /// Takes a fresh state; reports it when status or percent changed.
-    void observe(const task& t)
+    std::optional<diagnostics> hook_error; // on_progress threw
+
+    /// Takes a fresh state; reports it when status or percent changed. False
+    /// when on_progress threw: hook_failed() is then the wait's outcome.
+    [[nodiscard]] bool observe(const task& t)
     {
         bool changed = !last || last->status != t.status || last->progress != t.progress ||
                        last->status_text != t.status_text;
@@ -231,7 +234,25 @@ struct wait_state {
             auto limit = opts.deadline.count() > 0 ? opts.deadline : default_deadline(t.type);
             deadline = start + limit;
         }
-        if (changed && opts.on_progress) opts.on_progress(t);
+        if (changed && opts.on_progress) {
+            try {
+                opts.on_progress(t);
+            } catch (...) {
+                hook_error = hook_threw("on_progress", std::current_exception());
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /// The end of a wait whose on_progress threw: the task goes on.
+    outcome<task> hook_failed() const
+    {
+        diagnostics d = *hook_error;
+        d.task_id = id;
+        d.task_status = last ? last->status_text : std::string();
+        core->log(log_level::error, d.message + " (waiting for " + id + "; the task goes on)");
+        return {make_error_code(errc::handler_threw), std::move(d), last.value_or(task{})};
     }
 
     std::string last_seen() const
@@ -342,7 +363,7 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> poll_until_done(std::shared_ptr<wa
             }
             continue;
         }
-        st->observe(r.value);
+        if (!st->observe(r.value)) co_return st->hook_failed();
         if (r.value.finished()) co_return st->finish(std::move(r.value));
     }
 }
@@ -361,7 +382,7 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> wait_unjournaled(std::shared_ptr<t
     st->id = std::move(id);
     st->opts = *opts;
     if (known) {
-        st->observe(*known);
+        if (!st->observe(*known)) co_return st->hook_failed();
         if (known->finished()) co_return st->finish(std::move(*known));
     }
     if (!st->opts.callbacks) co_return co_await poll_until_done(st);
@@ -389,7 +410,7 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> race_with_callback(std::shared_ptr
         }
         if (!hint.finished()) continue;
         if (st->opts.trust_callback_body) {
-            st->observe(hint);
+            if (!st->observe(hint)) co_return st->hook_failed();
             co_return st->finish(std::move(hint));
         }
         // Callbacks are not signed: confirm with a GET before believing one.
@@ -399,7 +420,7 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> race_with_callback(std::shared_ptr
             if (!retryable_read(confirmed.ec)) co_return st->ended_by(std::move(confirmed));
             continue; // cannot confirm now: polling will tell
         }
-        st->observe(confirmed.value);
+        if (!st->observe(confirmed.value)) co_return st->hook_failed();
         if (confirmed.value.finished()) co_return st->finish(std::move(confirmed.value));
         st->core->log(log_level::warning, "a callback for " + st->id + " said " + hint.status_text +
                                               " but the task is " + confirmed.value.status_text + "; ignored it");
@@ -490,8 +511,21 @@ EVOLINK_INLINE asio::awaitable<outcome<std::vector<resumed_task>>> resume_all(st
     for (std::size_t i = 0; i < todo.size(); ++i) {
         st->signals.push_back(std::make_unique<asio::cancellation_signal>());
         st->results[i].task_id = todo[i].task_id;
+        if (auto bad = check_task_id(todo[i].task_id)) { // never put in a request path
+            bad->message = "the journal holds an entry that is not a task id: " + bad->message;
+            st->results[i].ec = make_error_code(errc::journal_failed);
+            st->results[i].diag = std::move(*bad);
+            --st->remaining;
+            continue;
+        }
         asio::co_spawn(ex, wait_for_task(core, api, todo[i].task_id, std::nullopt, opts),
-                       asio::bind_cancellation_slot(st->signals[i]->slot(), [st, i](std::exception_ptr, outcome<task> r) {
+                       asio::bind_cancellation_slot(st->signals[i]->slot(), [st, i](std::exception_ptr ep, outcome<task> r) {
+                           if (ep) { // a child that threw did not finish: say why
+                               auto [ec, d] = exception_outcome(ep);
+                               r.ec = ec;
+                               r.diag = std::move(d);
+                               r.diag.task_id = st->results[i].task_id;
+                           }
                            st->results[i].ec = r.ec;
                            st->results[i].diag = std::move(r.diag);
                            st->results[i].result = std::move(r.value);

@@ -201,6 +201,10 @@ public:
             log(log_level::warning, "TLS certificate and host name verification is OFF "
                                     "(tls_options::insecure_skip_verification): the API key and every answer "
                                     "can be read and forged by anyone on the path");
+        else if (opts_.tls.context && SSL_CTX_get_verify_mode(opts_.tls.context->native_handle()) == SSL_VERIFY_NONE)
+            log(log_level::warning, "TLS certificate verification is OFF: the ssl::context in tls_options::context "
+                                    "is at verify_none, so the API key and every answer can be read and forged by "
+                                    "anyone on the path (set_verify_mode(ssl::verify_peer) to verify)");
     }
 
     const asio::any_io_executor& strand() const noexcept { return strand_; }
