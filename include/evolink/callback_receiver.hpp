@@ -61,7 +61,10 @@ struct callback_receiver_options {
     std::shared_ptr<boost::asio::ssl::context> tls{};
 
     std::size_t max_body = 1024 * 1024;                ///< larger bodies get 413
+    std::size_t max_header = 8 * 1024;                 ///< larger request headers get 431
     std::chrono::milliseconds read_timeout{10'000};     ///< slow clients are dropped
+    /// Open connections at most; more are reset at once (see connections_rejected()).
+    std::size_t max_connections = 1024;
     std::size_t max_early = 1024;   ///< callbacks kept for tasks nobody waits for yet (oldest dropped)
     std::size_t max_remembered = 4096; ///< deliveries remembered to ignore duplicates
 };
@@ -147,6 +150,11 @@ public:
     std::size_t accepted() const noexcept { return st_->accepted; }
     std::size_t refused() const noexcept { return st_->refused; }
     std::size_t duplicates() const noexcept { return st_->duplicates; }
+    /// Connections reset at once because `max_connections` were open, and
+    /// failed accepts (e.g. out of descriptors; each pauses accepting, 10 ms
+    /// doubling up to 1 s). 0 when not listening.
+    std::size_t connections_rejected() const noexcept { return st_->listener ? st_->listener->rejected() : 0; }
+    std::size_t accept_errors() const noexcept { return st_->listener ? st_->listener->accept_errors() : 0; }
 
 private:
     struct waiter {
@@ -204,10 +212,14 @@ private:
             if (!opts.listen && base.empty())
                 fail("public_base_url", "a receiver that does not listen needs public_base_url (where EvoLink reaches "
                                         "your server)");
+            if (opts.listen && opts.max_connections == 0)
+                fail("max_connections", "max_connections must be at least 1 (0 would refuse every connection)");
             if (opts.listen) {
                 std::weak_ptr<state> weak = shared_from_this();
                 detail::http_server_limits limits;
                 limits.max_body = opts.max_body;
+                limits.max_header = opts.max_header;
+                limits.max_connections = opts.max_connections;
                 limits.read_timeout = opts.read_timeout;
                 limits.idle_timeout = opts.read_timeout;
                 listener = std::make_shared<detail::http_listener>(

@@ -4,8 +4,10 @@
 
 // A small HTTP/1.1 server (plain or TLS) for the callback receiver and the
 // fake EvoLink server: keep-alive sessions, a header and body limit, a read
-// timeout against slow clients, and stop() that closes every socket so the
-// io_context can run dry. All state lives on one strand.
+// timeout against slow clients, a cap on open connections, a pause after
+// failed accepts (out of descriptors), and stop() that closes every socket so
+// the io_context can run dry. All state lives on one strand. Test tools plug
+// in through on_accept() and server_reply::writer (testing/faults.hpp).
 
 #include <evolink/detail/config.hpp>
 
@@ -25,9 +27,9 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <algorithm>
 #include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 
 namespace evolink::detail {
@@ -46,24 +48,33 @@ struct http_server_limits {
     std::size_t max_body = 1024 * 1024;
     std::chrono::milliseconds read_timeout{10'000}; ///< per request: headers and body
     std::chrono::milliseconds idle_timeout{60'000}; ///< between kept-alive requests
+    /// Open connections at most: more are accepted and reset at once, so
+    /// that a flood neither exhausts descriptors nor fills the backlog unseen.
+    std::size_t max_connections = 1024;
 };
 
-/// How an answer goes out: normally, or broken on purpose (fault injection
-/// in the fake server).
-enum class reply_fault {
-    none,
-    reset,     ///< close the connection (RST) without answering
-    cut_body,  ///< send the headers and half the body, then close
-    slow_body, ///< send the headers, then the body in pieces spread over `slow_for`
-    /// Content-Length says 1000 bytes more than the body; the whole body is
-    /// sent, then the connection closes.
-    wrong_length,
+/// The connection a custom reply writer sends on (plain or TLS), for test
+/// tools that answer in odd ways (include/evolink/testing/faults.hpp).
+class server_connection {
+public:
+    virtual ~server_connection() = default;
+    /// Writes all `n` bytes at `data` (within the deadline of expires_after).
+    virtual boost::asio::awaitable<boost::system::error_code> write(const char* data, std::size_t n) = 0;
+    virtual void expires_after(std::chrono::steady_clock::duration d) = 0;
+    /// The TCP socket underneath, e.g. to close it with a reset.
+    virtual boost::asio::ip::tcp::socket& socket() = 0;
+    virtual const http_server_limits& limits() const = 0;
+    /// The listener stopped: give up.
+    virtual bool stopped() const = 0;
 };
+
+/// Sends the answer its own way instead of the normal write; the connection
+/// closes afterwards. Runs on the listener's strand.
+using reply_writer = std::function<boost::asio::awaitable<void>(server_connection&, server_response&)>;
 
 struct server_reply {
     server_response res;
-    reply_fault fault = reply_fault::none;
-    std::chrono::milliseconds slow_for{0};
+    reply_writer writer{}; ///< empty: send `res` normally
 };
 
 /// Answers one request. Set `res.keep_alive(false)` to close afterwards.
@@ -106,8 +117,18 @@ public:
     unsigned short port() const noexcept { return port_; }
     bool tls() const noexcept { return tls_ != nullptr; }
     const boost::asio::strand<boost::asio::any_io_executor>& strand() const noexcept { return strand_; }
+    /// TCP connections accepted (rejected ones included), TLS handshakes done.
     std::size_t connections() const noexcept { return connections_; }
     std::size_t handshakes() const noexcept { return handshakes_; }
+    /// Connections reset at once because max_connections were open.
+    std::size_t rejected() const noexcept { return rejected_; }
+    /// Failed accepts (e.g. out of descriptors), each followed by a pause.
+    std::size_t accept_errors() const noexcept { return accept_errors_; }
+
+    /// Before listen(), or on the strand: called with each accepted socket
+    /// before anything else; false: the hook closed it (test tools drop
+    /// connections this way).
+    void on_accept(std::function<bool(tcp::socket&)> hook) { accept_hook_ = std::move(hook); }
 
     /// On the strand: stop accepting and close every connection.
     void stop()
@@ -115,6 +136,7 @@ public:
         stopped_ = true;
         boost::system::error_code ignored;
         acceptor_.close(ignored);
+        backoff_.cancel();
         close_connections();
     }
 
@@ -130,29 +152,39 @@ public:
 
     bool stopped() const noexcept { return stopped_; }
 
-    /// On the strand: close the next `n` accepted connections at once, before
-    /// any TLS handshake (a failed handshake, seen from the client).
-    void drop_next_connections(std::size_t n) { drop_ += n; }
-
 private:
     static constexpr auto tuple = boost::asio::as_tuple(boost::asio::use_awaitable_t<boost::asio::any_io_executor>{});
 
+    static constexpr std::chrono::milliseconds first_pause{10}, last_pause{1000};
+
+    // An accept error such as EMFILE leaves the connection in the backlog, so
+    // retrying at once would spin: pause 10 ms, doubling up to 1 s, until an
+    // accept succeeds (descriptors freed up).
     boost::asio::awaitable<void> accept_loop(std::shared_ptr<http_listener> self)
     {
+        auto pause = first_pause;
         while (!stopped_) {
             auto [ec, sock] = co_await acceptor_.async_accept(tuple);
+            if (stopped_ || ec == boost::asio::error::operation_aborted) co_return;
+            if (ec == boost::asio::error::connection_aborted) continue; // the peer gave up: harmless
             if (ec) {
-                if (stopped_ || ec == boost::asio::error::operation_aborted) co_return;
+                ++accept_errors_;
+                backoff_.expires_after(pause);
+                co_await backoff_.async_wait(tuple);
+                pause = std::min(pause * 2, last_pause);
                 continue;
             }
+            pause = first_pause;
             ++connections_;
-            if (drop_ > 0) {
-                --drop_;
+            if (accept_hook_ && !accept_hook_(sock)) continue;
+            if (open_ >= limits_.max_connections) {
+                ++rejected_;
                 boost::system::error_code ignored;
-                sock.set_option(tcp::socket::linger(true, 0), ignored); // RST, not FIN
+                sock.set_option(tcp::socket::linger(true, 0), ignored); // RST: no TIME_WAIT left here
                 sock.close(ignored);
                 continue;
             }
+            ++open_;
             boost::asio::co_spawn(strand_, session(self, std::move(sock)), boost::asio::detached);
         }
     }
@@ -180,6 +212,7 @@ private:
         } catch (const std::exception&) {
         }
         live_.erase(id);
+        --open_;
         (void)self;
     }
 
@@ -221,8 +254,9 @@ private:
             bool keep = req.keep_alive();
             auto answer = co_await handler_(req);
             if (stopped_) co_return;
-            if (answer.fault != reply_fault::none) {
-                co_await broken_reply(stream, std::move(answer));
+            if (answer.writer) {
+                connection<Stream> conn(stream, *this);
+                co_await answer.writer(conn, answer.res);
                 co_return;
             }
             auto& res = answer.res;
@@ -232,46 +266,27 @@ private:
         }
     }
 
-    /// Sends an answer broken as asked, then closes the connection.
     template <class Stream>
-    boost::asio::awaitable<void> broken_reply(Stream& stream, server_reply answer)
-    {
-        using namespace server_ns;
-        auto& sock = beast::get_lowest_layer(stream).socket();
-        boost::system::error_code ignored;
-        if (answer.fault == reply_fault::reset) {
-            sock.set_option(tcp::socket::linger(true, 0), ignored);
-            sock.close(ignored);
-            co_return;
+    class connection final : public server_connection {
+    public:
+        connection(Stream& s, const http_listener& l) : s_(s), l_(l) {}
+        boost::asio::awaitable<boost::system::error_code> write(const char* data, std::size_t n) override
+        {
+            auto [ec, written] = co_await boost::asio::async_write(s_, boost::asio::buffer(data, n), tuple);
+            co_return ec;
         }
-        answer.res.keep_alive(false);
-        answer.res.prepare_payload();
-        if (answer.fault == reply_fault::wrong_length) answer.res.content_length(answer.res.body().size() + 1000);
-        std::ostringstream os;
-        os << answer.res;
-        std::string bytes = os.str();
-        auto head = bytes.find("\r\n\r\n") + 4;
-        auto body = bytes.size() - head;
-        beast::get_lowest_layer(stream).expires_after(limits_.read_timeout + answer.slow_for);
-        auto send = [&](std::size_t from, std::size_t n) {
-            return boost::asio::async_write(stream, boost::asio::buffer(bytes.data() + from, n), tuple);
-        };
-        if (answer.fault == reply_fault::cut_body) {
-            co_await send(0, head + body / 2);
-        } else if (answer.fault == reply_fault::wrong_length) {
-            co_await send(0, bytes.size());
-        } else { // slow_body: the headers at once, the body in ten pieces
-            auto [ec, n] = co_await send(0, head);
-            boost::asio::steady_timer timer(strand_);
-            for (std::size_t i = 0, piece = (body + 9) / 10; !ec && i < body && !stopped_; i += piece) {
-                timer.expires_after(answer.slow_for / 10);
-                co_await timer.async_wait(tuple);
-                std::tie(ec, n) = co_await send(head + i, std::min(piece, body - i));
-            }
+        void expires_after(std::chrono::steady_clock::duration d) override
+        {
+            boost::beast::get_lowest_layer(s_).expires_after(d);
         }
-        sock.set_option(tcp::socket::linger(true, 0), ignored);
-        sock.close(ignored);
-    }
+        tcp::socket& socket() override { return boost::beast::get_lowest_layer(s_).socket(); }
+        const http_server_limits& limits() const override { return l_.limits_; }
+        bool stopped() const override { return l_.stopped_; }
+
+    private:
+        Stream& s_;
+        const http_listener& l_;
+    };
 
     static server_response too_large()
     {
@@ -299,8 +314,10 @@ private:
     bool stopped_ = false;
     std::uint64_t next_id_ = 0;
     std::map<std::uint64_t, tcp::socket*> live_;
-    std::size_t drop_ = 0;
-    std::atomic<std::size_t> connections_{0}, handshakes_{0};
+    std::size_t open_ = 0;
+    std::function<bool(tcp::socket&)> accept_hook_;
+    boost::asio::steady_timer backoff_{strand_};
+    std::atomic<std::size_t> connections_{0}, handshakes_{0}, rejected_{0}, accept_errors_{0};
 };
 
 } // namespace evolink::detail

@@ -24,6 +24,7 @@
 #include <evolink/task.hpp>
 #include <evolink/testing/certificates.hpp>
 #include <evolink/testing/fake_files.hpp>
+#include <evolink/testing/faults.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -81,7 +82,7 @@ struct task_script {
 };
 
 /// How a canned answer is broken on purpose.
-using fault = evolink::detail::reply_fault;
+using fault = reply_fault;
 
 /// A canned answer (or a fault) for the next request(s) that match.
 struct canned_response {
@@ -188,6 +189,7 @@ public:
     std::string base_url;
     unsigned short port = 0;
     std::shared_ptr<evolink::detail::http_listener> listener;
+    connection_dropper dropper; // fail_handshakes()
 
     mutable std::mutex mutex; // guards the three containers below
     std::deque<task_script> scripts;
@@ -221,6 +223,7 @@ public:
                 return self->handle(self, req);
             },
             limits);
+        listener->on_accept(dropper.hook());
         tcp::endpoint ep(asio::ip::make_address(opts.address), opts.port);
         listener->listen(ep);
         port = listener->port();
@@ -273,9 +276,9 @@ private:
                 for (auto& [k, v] : c->headers) reply.res.set(k, v);
             }
             if (c->close_connection) reply.res.keep_alive(false);
-            reply.fault = c->kind;
-            if (c->kind == fault::slow_body) reply.slow_for = c->delay;
-            else if (c->delay.count() > 0 && !co_await sleep(c->delay)) reply.res.keep_alive(false);
+            reply.writer = broken_reply(c->kind, c->delay); // for slow_body, `delay` is the body's pace
+            if (c->kind != fault::slow_body && c->delay.count() > 0 && !co_await sleep(c->delay))
+                reply.res.keep_alive(false);
         }
         (void)self;
         co_return reply;
@@ -808,7 +811,7 @@ public:
     /// completes (the client sees a failed handshake; nothing was sent).
     void fail_handshakes(std::size_t n)
     {
-        boost::asio::dispatch(st_->strand, [st = st_, n] { st->listener->drop_next_connections(n); });
+        boost::asio::dispatch(st_->strand, [st = st_, n] { st->dropper.drop_next(n); });
     }
 
     /// Forgets a task: reads of it get 404 with code resource_not_found, as
