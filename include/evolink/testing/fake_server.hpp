@@ -25,6 +25,7 @@
 #include <evolink/testing/certificates.hpp>
 #include <evolink/testing/fake_files.hpp>
 #include <evolink/testing/faults.hpp>
+#include <evolink/testing/media.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -47,6 +48,7 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <cstdio>
 #include <deque>
 #include <functional>
 #include <map>
@@ -134,9 +136,13 @@ struct fake_server_options {
     /// files may be stored at once (40003 beyond).
     std::size_t max_file_bytes = 10 * 1024 * 1024;
     std::size_t file_quota = 100;
-    /// Result files (/results/...): the size of each (deterministic bytes:
-    /// fake_server::result_content), and whether Range requests are honoured
-    /// (Accept-Ranges, 206, If-Range with the ETag).
+    /// Result files (/results/...) are placeholder media made locally
+    /// (testing/media.hpp): a PNG of the requested size (default 1280x720)
+    /// coloured by the prompt, an H.264 MP4 of the requested duration. One
+    /// shorter than `result_bytes` is padded to exactly that size with data
+    /// decoders skip (unless it is within 12 bytes of it); a longer one is
+    /// served whole. fake_server::result_content gives the bytes. Whether
+    /// Range requests are honoured (Accept-Ranges, 206, If-Range with the ETag).
     std::size_t result_bytes = 256 * 1024;
     bool result_ranges = true;
 
@@ -463,6 +469,7 @@ private:
         ++tasks_created;
         auto json = task_json(t);
         auto id = t.id;
+        note_media(id, body, t);
         auto& stored = tasks_[id] = std::move(t);
         if (stored.script.step_interval.count() > 0) maybe_call_back(stored);
         return make(200, boost::json::serialize(json));
@@ -597,41 +604,56 @@ private:
 
 public:
     /// The bytes of the result file at `path` ("/results/{id}/{i}.{ext}"):
-    /// a PNG or MP4 signature, then a pattern that depends on the path, so
-    /// that every byte of a download can be checked.
+    /// real media (see fake_server_options::result_bytes), made once per
+    /// path and kept, so that every download and range sees the same bytes.
+    /// Any thread.
     std::string result_content_of(std::string_view path) const
     {
-        auto seed = static_cast<unsigned>(std::hash<std::string_view>{}(path));
-        auto fill = [&](std::string& s, std::size_t n) {
-            for (std::size_t i = 0; i < n; ++i) s += static_cast<char>((i * 131 + seed + i / 251) & 0xFF);
-        };
-        if (path.ends_with(".mp4")) {
-            std::string bytes("\0\0\0\x18" "ftypmp42\0\0\0\0mp42isom", 24);
-            fill(bytes, opts.result_bytes > bytes.size() ? opts.result_bytes - bytes.size() : 0);
-            return bytes;
+        std::lock_guard lock(media_mutex_);
+        auto& bytes = media_cache_[std::string(path)];
+        if (bytes.empty()) bytes = make_media(path);
+        return bytes;
+    }
+
+private:
+    struct media_spec {
+        unsigned width = 1280, height = 720;
+        int seconds = 5;
+        std::string prompt;
+    };
+    mutable std::mutex media_mutex_; // guards the two maps below
+    std::map<std::string, media_spec> media_specs_; // by task id
+    mutable std::map<std::string, std::string> media_cache_; // by result path
+
+    /// Keeps what the result files show: the prompt, the image size, the duration.
+    void note_media(const std::string& id, const boost::json::object& body, const fake_task& t)
+    {
+        media_spec m;
+        if (auto* p = body.if_contains("prompt"); p && p->is_string()) m.prompt = std::string(p->get_string());
+        if (auto* z = body.if_contains("size"); z && z->is_string()) {
+            unsigned w = 0, h = 0;
+            char x = 0, end = 0;
+            if (std::sscanf(z->get_string().c_str(), "%u%c%u%c", &w, &x, &h, &end) == 3 && x == 'x' &&
+                w > 0 && h > 0 && w <= 16384 && h <= 16384)
+                m.width = w, m.height = h;
         }
-        // A PNG whose chunks are well formed (1280x720, RGB; the IDAT holds
-        // the pattern), so that the Files API accepts it as an image too.
-        auto be32 = [](std::string& s, std::size_t v) {
-            for (int i = 3; i >= 0; --i) s += static_cast<char>((v >> (8 * i)) & 0xFF);
-        };
-        std::string png("\x89PNG\r\n\x1a\n", 8);
-        be32(png, 13);
-        png += "IHDR";
-        be32(png, 1280);
-        be32(png, 720);
-        png += std::string("\x08\x02\x00\x00\x00", 5);
-        be32(png, 0);
-        std::size_t fixed = png.size() + 12 + 12; // IDAT's length, type and CRC; IEND
-        std::size_t data = opts.result_bytes > fixed ? opts.result_bytes - fixed : 0;
-        be32(png, data);
-        png += "IDAT";
-        fill(png, data);
-        be32(png, 0);
-        be32(png, 0);
-        png += "IEND";
-        be32(png, 0);
-        return png;
+        m.seconds = std::clamp(t.video_duration.value_or(5), 1, 60);
+        std::lock_guard lock(media_mutex_);
+        media_specs_[id] = std::move(m);
+    }
+
+    /// Under media_mutex_. Paths of unknown tasks get the defaults.
+    std::string make_media(std::string_view path) const
+    {
+        auto rest = path.substr(std::min(path.size(), std::string_view("/results/").size()));
+        auto slash = rest.find('/');
+        auto it = media_specs_.find(std::string(rest.substr(0, slash)));
+        media_spec m = it != media_specs_.end() ? it->second : media_spec{1280, 720, 5, std::string(path)};
+        if (path.ends_with(".mp4")) return media::mp4(m.seconds, opts.result_bytes);
+        // Each of a task's images looks different: the index joins the prompt.
+        auto index = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+        return media::png(m.width, m.height, m.prompt + "#" + std::string(index.substr(0, index.find('.'))),
+                          opts.result_bytes);
     }
 
 private:
