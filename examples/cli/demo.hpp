@@ -107,8 +107,11 @@ inline int demo_command(const args& a)
         std::cerr << "using the built-in fake EvoLink server (" << server->base_url()
                   << "): no account needed, nothing billed (`evolink demo --real` uses the real API)\n";
     }
-    std::cerr << "files go to " << dir.string() << " (" << earlier << (earlier == 1 ? " earlier run" : " earlier runs")
-              << " kept in " << dir.parent_path().string() << ")\n";
+    std::cerr << "files go to " << dir.string();
+    if (earlier > 0)
+        std::cerr << " (" << earlier << (earlier == 1 ? " earlier run" : " earlier runs") << " kept in "
+                  << dir.parent_path().string() << ")";
+    std::cerr << '\n';
     download_display display;
     evolink::diagnostics diag;
     return run_cancellable(io, [&](asio::cancellation_slot slot, auto finish, const bool&) {
@@ -141,9 +144,9 @@ inline int demo_command(const args& a)
                 if (receiver) vw.callbacks = &*receiver;
                 announce_local_image(video.image_url, vw, progress);
                 client.video(video, vw, diag, asio::bind_cancellation_slot(slot, [&, slot, end](evolink::error_code ec2, evolink::task vid) mutable {
-                    if (receiver && !ec2) std::cerr << "  callbacks received: " << receiver->accepted() << '\n';
                     if (ec2) return end(report(ec2, vid, diag, out, progress));
                     progress.close();
+                    if (receiver) std::cerr << "  callbacks received: " << receiver->accepted() << '\n';
                     std::cerr << "\n4. download the video to " << dir.string() << "\n";
                     fetch_results(client, vid, dir, slot, display,
                                   [&, end, vid](fetched f2) mutable { end(report_download(vid, f2, out)); });
