@@ -2,11 +2,14 @@
 # The `evolink` command line as a contract: exit codes, what goes to stdout
 # and stderr, Ctrl-C and resume, callbacks, local images (--image PATH) and
 # downloads (--out DIR), and the key never printed.
-# Runs against `evolink fake-server` in another process, over TLS.
+# Runs against `evolink fake-server` in another process, over TLS. Also: help,
+# usage errors, messages in the user's terms, the progress ticker, the demo
+# (the built-in fake unless --real, which asks first).
 # Usage: test_cli.sh PATH/TO/evolink
 set -uo pipefail
 
 evolink="$(readlink -f "$1")"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 tmp="$(mktemp -d)"
 server_pid=""
 cleanup() {
@@ -22,27 +25,64 @@ check() { # check NAME CONDITION...
   if "$@"; then passed=$((passed + 1)); echo "ok    $name"
   else failed=$((failed + 1)); echo "FAIL  $name"; echo "  stdout: $(head -c 600 "$tmp/out")"; echo "  stderr: $(head -c 600 "$tmp/err")"; fi
 }
-run() { # run ARGS... : runs evolink, keeps stdout/stderr, sets $rc
+run() { # run ARGS... : runs evolink, keeps stdout/stderr, sets $rc; every output also goes to all.log
   "$evolink" "$@" > "$tmp/out" 2> "$tmp/err"; rc=$?
+  cat "$tmp/out" "$tmp/err" >> "$tmp/all.log"
 }
+run_env() { # run_env ENV-ARGS... EVOLINK-ARGS...: like run, under `env ENV-ARGS... evolink EVOLINK-ARGS...`
+  local e=()
+  while [[ "$1" == -u || "$1" == *=* ]]; do
+    if [[ "$1" == -u ]]; then e+=("$1" "$2"); shift 2; else e+=("$1"); shift; fi
+  done
+  env "${e[@]}" "$evolink" "$@" > "$tmp/out" 2> "$tmp/err"; rc=$?
+  cat "$tmp/out" "$tmp/err" >> "$tmp/all.log"
+}
+on_tty() { # on_tty COMMAND...: runs COMMAND in $work on a terminal (stdin is passed on), output in $tmp/out
+  (cd "$work" && python3 -c 'import os,pty,sys; sys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))' "$@") > "$tmp/out" 2> "$tmp/err"; rc=$?
+  cat "$tmp/out" "$tmp/err" >> "$tmp/all.log"
+}
+lines() { wc -l < "$1"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 secret="sk-evolink-cli-SECRET-42"
 "$evolink" fake-server --port 0 --ca-out "$tmp/ca.pem" --key "$secret" > "$tmp/server.out" 2> "$tmp/server.err" &
 server_pid=$!
 for _ in $(seq 100); do grep -q EVOLINK_FILES_BASE_URL "$tmp/server.out" 2>/dev/null && break; sleep 0.1; done
-base="$(sed -n 's/^EVOLINK_BASE_URL=//p' "$tmp/server.out")"
-files_base="$(sed -n 's/^EVOLINK_FILES_BASE_URL=//p' "$tmp/server.out")"
+base="$(sed -n 's/^\(export \)\{0,1\}EVOLINK_BASE_URL=//p' "$tmp/server.out")"
+files_base="$(sed -n 's/^\(export \)\{0,1\}EVOLINK_FILES_BASE_URL=//p' "$tmp/server.out")"
 [[ -n "$base" ]] || { echo "fake server did not start"; cat "$tmp/server.err"; exit 1; }
 export EVOLINK_API_KEY="$secret" EVOLINK_BASE_URL="$base" EVOLINK_CA_FILE="$tmp/ca.pem"
 
 run; check "no command: exit 2" test "$rc" -eq 2
+check "no command: one line and where help is" test "$(lines "$tmp/err")" -eq 2 -a "$(tail -1 "$tmp/err")" = "try 'evolink --help'"
 run help; check "help: exit 0" test "$rc" -eq 0
+check "help: lists fake-server, the way without an account" grep -q "evolink fake-server" "$tmp/out"
+for how in "image --help" "help image" "image -h" "image --prompt x --help"; do
+  run $how
+  check "$how: exit 0, the image command's help on stdout" test "$rc" -eq 0 -a "$(grep -c -- '--size WxH' "$tmp/out")" -ge 1 -a "$(grep -c -- '--duration\|--port' "$tmp/out")" -eq 0
+done
+meson_version="$(sed -n "s/^ *version *: *'\([^']*\)'.*/\1/p" "$root/meson.build" | head -1)"
+for how in --version -V; do
+  run $how
+  check "$how: exit 0, the version of meson.build" test "$rc" -eq 0 -a "$(cat "$tmp/out")" = "evolink $meson_version"
+done
+check "CMakeLists.txt has the same version" grep -q "VERSION $meson_version\$" "$root/CMakeLists.txt"
 run image; check "image without --prompt: exit 2" test "$rc" -eq 2
 run image --prompt x --bogus; check "unknown option: exit 2" test "$rc" -eq 2
+run image --promt x
+check "usage error: exit 2, one line and the command's help hint (not the whole usage)" test "$rc" -eq 2 -a "$(lines "$tmp/err")" -eq 2 -a "$(tail -1 "$tmp/err")" = "try 'evolink image --help'"
+check "usage error: a close option: did you mean --prompt?" grep -qx "evolink: unknown option --promt; did you mean --prompt?" "$tmp/err"
+run imgae --prompt x
+check "unknown command: did you mean image?" test "$rc" -eq 2 -a "$(grep -c "did you mean image?" "$tmp/err")" -eq 1
+run status x --port 1
+check "an option of another command: named, exit 2" test "$rc" -eq 2 -a "$(grep -c -- "--port is not an option of status" "$tmp/err")" -eq 1
 run image --prompt x --size 10x10
 check "invalid size: exit 2" test "$rc" -eq 2
 check "invalid size: names the field and what is allowed" grep -q "size.*allowed" "$tmp/err"
+run image --prompt x --n 7
+check "local check: exit 2" test "$rc" -eq 2
+check "local check: with the flag, not as a server error" grep -q "^evolink: --n: .*7.*allowed: 1 to 4" "$tmp/err"
+check "local check: no server error words, the field named once" test "$(grep -c 'invalid_request_error\|invalid_parameter\|param:' "$tmp/err")" -eq 0 -a "$(grep -o 'n: ' "$tmp/err" | wc -l)" -eq 1
 run video --prompt x --image https://example.com/a.png --duration 7
 check "invalid duration: exit 2" test "$rc" -eq 2
 
@@ -51,11 +91,18 @@ check "image: exit 0" test "$rc" -eq 0
 check "image: one result URL on stdout" test "$(grep -c "^$base/results/" "$tmp/out")" -eq 1
 check "image: task id on stderr" grep -q "^task: task-unified-" "$tmp/err"
 check "image: plain status lines when not a terminal" grep -q "^status: processing" "$tmp/err"
+check "image: status lines carry the elapsed time" grep -q "^status: processing [0-9]*% ([0-9]*:[0-9][0-9])$" "$tmp/err"
 image_id="$(sed -n 's/^task: //p' "$tmp/err")"
 
 run image --prompt "two foxes" --n 2 --size 1024x1024 --no-prompt-extend --poll 0.05 --json
 check "image --json: exit 0" test "$rc" -eq 0
 check "image --json: the final task as JSON" python3 -c 'import json,sys; t=json.load(open(sys.argv[1])); assert t["status"]=="completed" and len(t["results"])==2' "$tmp/out"
+check "image --json: whole numbers as integers (30, not 3E1)" python3 -c 'import json,sys
+def as_float(text):
+    assert not float(text).is_integer(), text
+    return float(text)
+t = json.load(open(sys.argv[1]), parse_float=as_float)
+assert type(t["task_info"]["estimated_time"]) is int, t' "$tmp/out"
 
 run video --prompt "it runs" --image "$base/results/x/0.png" --duration 5 --quality 1080p --poll 0.05
 check "video: exit 0" test "$rc" -eq 0
@@ -81,15 +128,20 @@ run status task-unified-1-abcdefgh; check "status of an unknown task: exit 3" te
 run wait "$image_id" --poll 0.05
 check "wait on a finished task: exit 0 and its URL" test "$rc" -eq 0 -a "$(grep -c "^$base/results/$image_id" "$tmp/out")" -eq 1
 
-EVOLINK_API_KEY="sk-wrong-key-SECRET-77" "$evolink" status "$image_id" > "$tmp/out" 2> "$tmp/err"; rc=$?
+run_env EVOLINK_API_KEY="sk-wrong-key-SECRET-77" status "$image_id"
 check "wrong key: exit 3" test "$rc" -eq 3
 check "wrong key: 401 reported" grep -q "401" "$tmp/err"
 check "wrong key: the key is not printed" bash -c "! grep -q SECRET-77 '$tmp/out' '$tmp/err'"
-env -u EVOLINK_API_KEY "$evolink" status "$image_id" > "$tmp/out" 2> "$tmp/err"; rc=$?
+run_env -u EVOLINK_API_KEY status "$image_id"
 check "no key: exit 2" test "$rc" -eq 2
-EVOLINK_BASE_URL="https://127.0.0.1:1" "$evolink" status "$image_id" > "$tmp/out" 2> "$tmp/err"; rc=$?
+check "no key: says how to set it, and that demo and fake-server need none" test "$(grep -c 'export EVOLINK_API_KEY=.*evolink demo.*evolink fake-server' "$tmp/err")" -eq 1
+run_env EVOLINK_BASE_URL=http://api.example.com status "$image_id"
+check "http:// base URL: exit 2, says what to do with EVOLINK_BASE_URL" test "$rc" -eq 2 -a "$(grep -c 'EVOLINK_BASE_URL.*https://' "$tmp/err")" -eq 1
+run_env EVOLINK_BASE_URL="https://127.0.0.1:1" status "$image_id"
 check "nothing listening: exit 3" test "$rc" -eq 3
-env -u EVOLINK_CA_FILE "$evolink" status "$image_id" > "$tmp/out" 2> "$tmp/err"; rc=$?
+check "nothing listening: one line naming the host and what failed" test "$(lines "$tmp/err")" -eq 1 -a "$(grep -c '127\.0\.0\.1:1.*refused' "$tmp/err")" -eq 1
+check "nothing listening: the attempts said once" test "$(grep -o 'attempts' "$tmp/err" | wc -l)" -le 1
+run_env -u EVOLINK_CA_FILE status "$image_id"
 check "untrusted certificate: exit 3" test "$rc" -eq 3 -a "$(grep -c 'TLS\|certificate' "$tmp/err")" -ge 1
 
 # Ctrl-C cancels the wait (not the task) and says how to resume.
@@ -133,6 +185,8 @@ run image --prompt "x [slow]" --poll 0.05 --timeout 0.3 --journal "$journal"
 run resume --journal "$journal" --poll 0.05 --timeout 0.3
 check "resume of a task still running: exit 5" test "$rc" -eq 5
 run resume; check "resume without --journal: exit 2" test "$rc" -eq 2
+run resume --journal "$tmp/no-such-journal.jsonl"
+check "resume of a missing journal: exit 2, names the file, creates none" test "$rc" -eq 2 -a "$(grep -c 'no-such-journal.jsonl: no such file' "$tmp/err")" -eq 1 -a ! -e "$tmp/no-such-journal.jsonl"
 
 # Local images (--image PATH: checked, then uploaded through the Files API)
 # and downloads (--out DIR). Run from a folder of their own so that the
@@ -160,6 +214,18 @@ in_work() { (cd "$work" && "$@"); } # in_work COMMAND...: runs COMMAND in $work
 only_entry() { test "$(ls -A "$1")" = "$2"; } # only_entry DIR NAME: DIR holds NAME and nothing else (no temporary file)
 
 check "fake-server: prints EVOLINK_FILES_BASE_URL (its own base URL)" test -n "$files_base" -a "$files_base" = "$base"
+check "fake-server: export lines for the base URLs, the CA file and the key" env -i PATH="$PATH" bash -c 'source "$1" && env > "$5" &&
+  grep -qx "EVOLINK_BASE_URL=$2" "$5" && grep -qx "EVOLINK_FILES_BASE_URL=$2" "$5" && grep -qx "EVOLINK_CA_FILE=$3" "$5" &&
+  grep -qx "EVOLINK_API_KEY=$4" "$5"' _ "$tmp/server.out" "$base" "$tmp/ca.pem" "$secret" "$tmp/exported"
+# Without options: a CA file of its own, and lines that work as pasted.
+"$evolink" fake-server > "$tmp/server2.out" 2> "$tmp/server2.err" &
+server2_pid=$!
+for _ in $(seq 100); do grep -q EVOLINK_API_KEY "$tmp/server2.out" 2>/dev/null && break; sleep 0.1; done
+(source "$tmp/server2.out" && exec "$evolink" image --prompt "pasted" --poll 0.05) > "$tmp/out" 2> "$tmp/err"; rc=$?
+check "fake-server without options: its export lines, pasted, work" test "$rc" -eq 0 -a "$(grep -c '/results/' "$tmp/out")" -eq 1
+server2_ca="$(sed -n 's/^export EVOLINK_CA_FILE=//p' "$tmp/server2.out")"
+kill "$server2_pid"; wait "$server2_pid"
+check "fake-server without --ca-out: its CA file is removed at exit" test -n "$server2_ca" -a ! -e "$server2_ca"
 
 EVOLINK_FILES_BASE_URL="$files_base" run_here video --prompt "a cat plays piano" --image ./cat.png --out ./videos --poll 0.05
 video_id="$(sed -n 's/^task: //p' "$tmp/err")"
@@ -169,6 +235,7 @@ check "video --out: the file has the size served" test "$(stat -c %s "$work/vide
 check "video --out: the file has the served bytes (an mp4)" test "$(head -c 8 "$work/videos/$video_id-0.mp4" | tail -c 4)" = "ftyp"
 check "video --out: no temporary file left in the folder" only_entry "$work/videos" "$video_id-0.mp4"
 check "video --out: one line per file on stderr when not a terminal" grep -qx "downloaded ./videos/$video_id-0.mp4 (256.0 KB)" "$tmp/err"
+check "video --image PATH: one line once checked and uploaded" test "$(grep -c '^image: ./cat.png .*checked and uploaded' "$tmp/err")" -eq 1
 run_here status "$video_id"
 check "video from an uploaded image: the task completed" python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["status"]=="completed"' "$tmp/out"
 
@@ -246,6 +313,23 @@ check "Ctrl-C in a download: says how to download" grep -q "Download its results
 cat "$tmp/out" "$tmp/err" >> "$tmp/all.log"
 check "terminal: exit 0" test "$rc" -eq 0
 check "terminal: a progress bar [1/1] ... 100% 256.0/256.0 KB" grep -q $'\r\[1/1\] #################### 100%  256.0/256.0 KB' "$tmp/out"
+on_tty "$evolink" image --prompt "x [slow]" --poll 0.05 --timeout 2.5 < /dev/null
+check "terminal: a task that does not move still shows signs of life (elapsed 0:02)" grep -q "0%  pending  0:02" "$tmp/out"
+
+# The demo: the built-in fake unless --real, whatever the environment says.
+run_here demo
+check "demo: exit 0" test "$rc" -eq 0
+check "demo: the built-in fake, not EVOLINK_BASE_URL" test "$(grep -c 'built-in fake EvoLink server (https://127.0.0.1:' "$tmp/err")" -eq 1 -a "$(grep -c "$base" "$tmp/err")" -eq 0
+check "demo: stdout is the two downloaded paths" in_work bash -c 'test "$(wc -l < "$1")" -eq 2 && grep -q "^demo-output/run-1/.*\.png$" "$1" && grep -q "^demo-output/run-1/.*\.mp4$" "$1" && xargs -a "$1" ls > /dev/null' _ "$tmp/out"
+run_here demo
+check "demo again: a folder of its own, said on stderr" test "$rc" -eq 0 -a "$(grep -c '^demo-output/run-2/' "$tmp/out")" -eq 2 -a "$(grep -c 'files go to demo-output/run-2 (1 earlier run' "$tmp/err")" -eq 1
+run_here demo --real < /dev/null
+check "demo --real, stdin not a terminal, no --yes: exit 2, one line" test "$rc" -eq 2 -a "$(lines "$tmp/err")" -eq 1 -a "$(grep -c -- "--yes" "$tmp/err")" -eq 1
+printf 'n\n' | on_tty "$evolink" demo --real
+check "demo --real on a terminal: asks, naming the real base URL; no: exit 2" test "$rc" -eq 2 -a "$(grep -c "Create 2 billed tasks on $base? \[y/N\]" "$tmp/out")" -eq 1 -a "$(grep -c "nothing created" "$tmp/out")" -eq 1
+run_here demo --real --yes --poll 0.05
+check "demo --real --yes: runs against EVOLINK_BASE_URL, two paths" test "$rc" -eq 0 -a "$(grep -c "2 billed tasks on $base" "$tmp/err")" -eq 1 -a "$(lines "$tmp/out")" -eq 2
+check "no client_options names in what the CLI prints" bash -c "! grep -q 'client_options' '$tmp/all.log'"
 
 check "the key is never printed (uploads, downloads, failures)" bash -c "! grep -q '$secret' '$tmp/all.log'"
 check "the fake server never logged the key" bash -c "! grep -q '$secret' '$tmp/server.err'"
