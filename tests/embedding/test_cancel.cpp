@@ -10,6 +10,7 @@
 
 #include <array>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <random>
 
@@ -247,6 +248,63 @@ struct silent_server {
     bool got_bytes = false;
 };
 
+/// A listener whose accept queue is full (backlog 0, never accepting, filled
+/// by two connects of its own): Linux drops further SYNs, so a connect to it
+/// hangs.
+struct full_listener {
+    explicit full_listener(asio::io_context& io) : acceptor(io)
+    {
+        acceptor.open(asio::ip::tcp::v4());
+        acceptor.bind({asio::ip::make_address("127.0.0.1"), 0});
+        acceptor.listen(0);
+        for (auto& f : fillers) {
+            f.emplace(io);
+            f->async_connect(acceptor.local_endpoint(), [](boost::system::error_code) {});
+        }
+    }
+    void stop()
+    {
+        boost::system::error_code ignored;
+        for (auto& f : fillers) f->close(ignored);
+        acceptor.close(ignored);
+    }
+    asio::ip::tcp::acceptor acceptor;
+    std::array<std::optional<asio::ip::tcp::socket>, 3> fillers;
+};
+
+/// A TLS server that completes the handshake, reads the first kilobyte of
+/// the request and then reads no more: a large upload stalls mid-write.
+struct stalling_server {
+    stalling_server(asio::io_context& io, const evolink::testing::test_certificates& certs)
+        : ctx(asio::ssl::context::tls_server), acceptor(io, {asio::ip::make_address("127.0.0.1"), 0})
+    {
+        ctx.use_certificate_chain(asio::buffer(certs.cert_pem));
+        ctx.use_private_key(asio::buffer(certs.key_pem), asio::ssl::context::pem);
+        asio::co_spawn(io, serve(), asio::detached);
+    }
+    asio::awaitable<void> serve()
+    {
+        auto [ec, s] = co_await acceptor.async_accept(asio::as_tuple(asio::use_awaitable));
+        if (ec) co_return;
+        peer.emplace(std::move(s), ctx);
+        auto [hec] = co_await peer->async_handshake(asio::ssl::stream_base::server, asio::as_tuple(asio::use_awaitable));
+        if (hec) co_return;
+        char buf[1024];
+        auto [rec, n] = co_await asio::async_read(*peer, asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
+        got_bytes = !rec && n == sizeof buf;
+    }
+    void stop()
+    {
+        boost::system::error_code ignored;
+        acceptor.close(ignored);
+        if (peer) peer->lowest_layer().close(ignored);
+    }
+    asio::ssl::context ctx;
+    asio::ip::tcp::acceptor acceptor;
+    std::optional<asio::ssl::stream<asio::ip::tcp::socket>> peer;
+    bool got_bytes = false;
+};
+
 evolink::client_options localhost_options(const fake_server& server, unsigned short port)
 {
     auto o = server.client_options();
@@ -259,29 +317,44 @@ evolink::client_options localhost_options(const fake_server& server, unsigned sh
 TEST_CASE("a cancel before anything is written ends every operation at once, whatever its type")
 {
     env_guard env;
-    enum class phase { resolve, handshake };
-    for (auto ph : {phase::resolve, phase::handshake})
+    enum class phase { resolve, connect, handshake };
+    const char* const names[] = {"resolving the host", "connecting", "the TLS handshake"};
+    for (auto ph : {phase::resolve, phase::connect, phase::handshake})
         for (auto& op : operations())
             for (auto type : every_type) {
-                INFO(op.name << ", " << (ph == phase::resolve ? "resolving" : "TLS handshake") << ", "
-                             << type_name(type));
+                INFO(op.name << ", " << names[static_cast<int>(ph)] << ", " << type_name(type));
                 std::optional<evolink::testing::resolve_delay_guard> hang;
                 if (ph == phase::resolve) hang.emplace(std::chrono::hours(1));
                 asio::io_context io;
                 fake_server server(io.get_executor());
                 silent_server silent(io);
-                auto port = ph == phase::resolve ? server.port() : silent.acceptor.local_endpoint().port();
-                evolink::client client(io.get_executor(), localhost_options(server, port));
+                full_listener full(io);
+                auto port = ph == phase::resolve  ? server.port()
+                            : ph == phase::connect ? full.acceptor.local_endpoint().port()
+                                                   : silent.acceptor.local_endpoint().port();
+                auto o = localhost_options(server, port);
+                bool connecting = false; // logged just before the TCP connect starts
+                o.logger.min_level = evolink::log_level::debug;
+                o.logger.sink = [&](evolink::log_level, std::string_view m) {
+                    connecting |= m.find("; connecting to") != std::string_view::npos;
+                };
+                evolink::client client(io.get_executor(), o);
                 temp_dir dir;
                 context c{client, "https://localhost:" + std::to_string(port), dir.path, {}};
                 run_test(io, server, [&]() -> asio::awaitable<void> {
-                    auto ready = [&] { return ph == phase::resolve || silent.got_bytes; };
+                    auto ready = [&] {
+                        return ph == phase::resolve || (ph == phase::connect && connecting) || silent.got_bytes;
+                    };
                     auto s = co_await run_cancelled(c, op, type, ready);
                     silent.stop();
+                    full.stop();
                     INFO(s.diag.message);
                     CHECK(s.ec == asio::error::operation_aborted);
-                    CHECK(contains(s.diag.message, ph == phase::resolve ? "while resolving the host"
-                                                                        : "while the TLS handshake"));
+                    // (wait says so in its own words; the others name the phase.)
+                    auto said = std::string(op.name) == "wait"
+                                    ? std::string("stopped waiting (cancelled)")
+                                    : "cancelled while " + std::string(names[static_cast<int>(ph)]);
+                    CHECK(contains(s.diag.message, said));
                     CHECK(server.requests().empty());
                     CHECK(dir.files() == 0);
                 });
@@ -392,7 +465,7 @@ TEST_CASE("a cancel while the answer is awaited: reads stop at once, creations b
                 if (type == ct::terminal) {
                     // Stopped at once: the creation's outcome is unknown.
                     CHECK(s.ec == evolink::errc::outcome_unknown);
-                    CHECK(contains(s.diag.message, "may or may not exist"));
+                    CHECK(contains(s.diag.message, "may or may not"));
                 } else if (type == ct::partial) {
                     // Stopped after the answer: what was created is named.
                     CHECK(s.ec == asio::error::operation_aborted);
@@ -443,4 +516,61 @@ TEST_CASE("a cancel while sleeping before a retry or the next read ends every op
                 CHECK(dir.files() == 0);
             });
         }
+}
+
+TEST_CASE("a cancel while an upload is being written: terminal stops it, partial and total let it finish")
+{
+    env_guard env;
+    for (auto type : every_type) {
+        INFO(type_name(type));
+        asio::io_context io;
+        evolink::testing::fake_server_options fo;
+        fo.certificates = evolink::testing::test_certificates::generate();
+        fake_server server(io.get_executor(), fo);
+        stalling_server stall(io, *fo.certificates);
+        auto o = no_retry(localhost_options(server, stall.acceptor.local_endpoint().port()));
+        o.request_timeout = std::chrono::milliseconds(500); // what ends a write that never finishes
+        evolink::client client(io.get_executor(), o);
+        temp_dir dir;
+        auto big = dir.path / "big.png";
+        {
+            std::ofstream f(big, std::ios::binary);
+            auto png = make_png();
+            f << png << std::string(48 * 1024 * 1024, 'x'); // far more than the socket buffers hold
+        }
+        run_test(io, server, [&]() -> asio::awaitable<void> {
+            asio::cancellation_signal signal;
+            bool done = false;
+            evolink::diagnostics d;
+            evolink::error_code ec;
+            evolink::upload_options uo;
+            client.upload_file(big, uo, d,
+                               asio::bind_cancellation_slot(signal.slot(), [&](evolink::error_code e, evolink::file_info) {
+                                   ec = e;
+                                   done = true;
+                               }));
+            asio::steady_timer t(io);
+            while (!stall.got_bytes) { // the server has the first kilobyte: the write is under way
+                t.expires_after(std::chrono::milliseconds(1));
+                co_await t.async_wait(asio::use_awaitable);
+            }
+            signal.emit(type);
+            while (!done) {
+                t.expires_after(std::chrono::milliseconds(1));
+                co_await t.async_wait(asio::use_awaitable);
+            }
+            stall.stop();
+            INFO(d.message);
+            if (type == ct::terminal) {
+                CHECK(ec == evolink::errc::outcome_unknown);
+                CHECK(contains(d.message, "cancelled while writing the request"));
+                CHECK(contains(d.message, "may or may not be stored"));
+            } else {
+                // Not interrupted: the write went on until request_timeout.
+                CHECK(ec == evolink::errc::timeout);
+                CHECK(contains(d.message, "timed out after 500 ms while writing the request"));
+            }
+            CHECK(server.requests().empty());
+        });
+    }
 }

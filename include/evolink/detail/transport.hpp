@@ -665,6 +665,7 @@ private:
         auto deadline = std::chrono::steady_clock::now() + opts_.connect_timeout;
         auto endpoints = co_await resolve(o, deadline);
         if (endpoints.ec) co_return result{endpoints.ec, std::move(endpoints.diag), {}};
+        log(log_level::debug, "resolved " + o.host + "; connecting to " + o.key());
         auto& lowest = c->lowest();
         lowest.expires_at(deadline);
         auto [cec, ep] = co_await lowest.async_connect(endpoints.value, tuple_awaitable);
