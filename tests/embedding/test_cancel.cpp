@@ -444,7 +444,8 @@ TEST_CASE("a cancel while the answer is awaited: reads stop at once, creations b
             slow.path_prefix = op.path;
             slow.status = 0;
             slow.process = true;
-            slow.delay = op.creation ? std::chrono::milliseconds(1500) : std::chrono::milliseconds(30'000);
+            // (partial and total wait for a creation's answer: not too late)
+            slow.delay = op.creation ? std::chrono::milliseconds(3000) : std::chrono::milliseconds(30'000);
             server.inject(slow);
             evolink::client client(io.get_executor(), no_retry(localhost_options(server, server.port())));
             temp_dir dir;
@@ -529,7 +530,8 @@ TEST_CASE("a cancel while an upload is being written: terminal stops it, partial
         fake_server server(io.get_executor(), fo);
         stalling_server stall(io, *fo.certificates);
         auto o = no_retry(localhost_options(server, stall.acceptor.local_endpoint().port()));
-        o.request_timeout = std::chrono::milliseconds(500); // what ends a write that never finishes
+        // What ends a write that never finishes; long enough for the cancel to land first on a busy machine.
+        o.request_timeout = std::chrono::milliseconds(2000);
         evolink::client client(io.get_executor(), o);
         temp_dir dir;
         auto big = dir.path / "big.png";
@@ -568,7 +570,7 @@ TEST_CASE("a cancel while an upload is being written: terminal stops it, partial
             } else {
                 // Not interrupted: the write went on until request_timeout.
                 CHECK(ec == evolink::errc::timeout);
-                CHECK(contains(d.message, "timed out after 500 ms while writing the request"));
+                CHECK(contains(d.message, "timed out after 2 s while writing the request"));
             }
             CHECK(server.requests().empty());
         });
