@@ -108,9 +108,14 @@ public:
     /// field, and the file and limit for a local image), transport errors
     /// (errc), API errors (api_errc, the HTTP status), an upload's errors
     /// (files_errc; no task was created).
-    /// Cancellation: terminal, partial and total. A cancelled submit whose
-    /// request was already written may still have created (and billed) a
-    /// task: the outcome is unknown.
+    /// Cancellation (docs/threading.md): before the first byte of the POST is
+    /// written (resolving, connecting, handshake, waiting for a connection or
+    /// a retry) every type ends it with operation_aborted: nothing was sent.
+    /// Once written: terminal interrupts at once with errc::outcome_unknown (a
+    /// task may exist; diagnostics give the Idempotency-Key that returns it);
+    /// partial waits for the answer, then completes with operation_aborted and
+    /// the created task (its id in diagnostics::task_id); total is not
+    /// honoured (the task is delivered as if not cancelled).
     /// Lifetimes: `req` is validated and serialized before this returns; it
     /// need not outlive the call. `diag` (second overload) must live until the
     /// handler runs; it receives the diagnostics before the handler is called.
@@ -142,7 +147,8 @@ public:
     /// submit; an id that cannot be a task id fails with
     /// errc::invalid_request before anything is sent, an unknown or expired
     /// one with api_errc::not_found. Cancellation: terminal, partial and
-    /// total; the pooled connection in use is closed, not reused.
+    /// total all end it at once (any phase) with operation_aborted; a read has
+    /// no effect. The pooled connection in use is closed, not reused.
     /// Lifetimes: `task_id` is copied; `diag` must live until the handler runs.
     template <completion_token_not_diagnostics Token = default_token>
     auto get_task(std::string_view task_id, Token&& token = {})
@@ -170,9 +176,10 @@ public:
     /// ends it with errc::handler_threw (its what() in the message, the task
     /// id kept). In callback and as_tuple form the task last seen is passed
     /// along with an error.
-    /// Cancellation: terminal, partial and total, at once, wherever the wait
-    /// is (sleeping, reading, waiting for a callback); nothing stays pending.
-    /// The remote task is not cancelled.
+    /// Cancellation: terminal, partial and total all end it at once, wherever
+    /// the wait is (sleeping, reading, waiting for a callback), with
+    /// operation_aborted and the task last seen; nothing stays pending. No
+    /// remote effect: the task goes on (wait for its id again to resume).
     /// Lifetimes: `task_id` and `opts` are copied; `opts.callbacks` and `diag`
     /// must outlive the operation. Progress callbacks run on the client's strand.
     template <completion_token_not_diagnostics Token = default_token>
@@ -205,9 +212,11 @@ public:
     /// Handler: `void(evolink::error_code, evolink::task)`; errors as submit,
     /// then as wait. An `opts.on_submitted` that throws completes it with
     /// errc::handler_threw, the created task (and its id in the diagnostics)
-    /// and no wait: resume with wait(id), do not submit again. Cancellation: as submit while submitting (a written
-    /// request may have created a task: its id was given to on_submitted if
-    /// the answer arrived), then as wait. Lifetimes: as submit and wait.
+    /// and no wait: resume with wait(id), do not submit again.
+    /// Cancellation: as submit while submitting (terminal after the write:
+    /// errc::outcome_unknown; partial: operation_aborted with the created
+    /// task, on_submitted not called; total after the write: not honoured,
+    /// the wait follows), then as wait. Lifetimes: as submit and wait.
     template <request R, completion_token_not_diagnostics Token = default_token>
     auto generate(const R& req, const wait_options& opts = {}, Token&& token = {})
     {
@@ -251,7 +260,7 @@ public:
     /// one entry per task with its own outcome; the error is errc::journal_failed
     /// when the journal cannot be read, operation_aborted when cancelled (the
     /// entries are still filled in), else none. Cancellation: terminal,
-    /// partial and total; cancels every wait, never a task. Lifetimes: `j` must
+    /// partial and total all cancel every wait at once, never a task. Lifetimes: `j` must
     /// outlive the operation; `opts` is copied (its journal is set to `&j`).
     template <completion_token_not_diagnostics Token = default_token>
     auto resume(journal& j, const wait_options& options = {}, Token&& token = {})
@@ -277,9 +286,13 @@ public:
     /// files_errc (40001 too large, 40002 type not allowed, 40003 quota
     /// exceeded, 50001 storage error), api_errc, transport errors. An upload is
     /// retried only when it provably never reached the server, or after a 429.
-    /// Cancellation: terminal, partial and total (a cancelled upload may still
-    /// have been stored). Lifetimes: `path` and `opts` are copied; `diag` must
-    /// live until the handler runs.
+    /// Cancellation: as submit. Before the first byte is written every type
+    /// ends it with operation_aborted (nothing sent); once written, terminal
+    /// ends it at once with errc::outcome_unknown (the file may be stored: see
+    /// list_files), partial waits for the answer and completes with
+    /// operation_aborted naming the stored file's id and URL in the
+    /// diagnostics, total is not honoured. Lifetimes: `path` and `opts` are
+    /// copied; `diag` must live until the handler runs.
     template <completion_token_not_diagnostics Token = default_token>
     auto upload_file(const std::filesystem::path& path, const upload_options& opts = {}, Token&& token = {})
     {
@@ -326,7 +339,8 @@ public:
     /// One page of the key's uploaded files (`GET /api/v1/files/list`).
     /// Handler: `void(evolink::error_code, evolink::file_list)`. page >= 1,
     /// page_size 1 to 100 (else errc::invalid_request). Transient failures are
-    /// retried. Cancellation: terminal, partial and total.
+    /// retried. Cancellation: terminal, partial and total all end it at once
+    /// with operation_aborted (a read: no effect).
     template <completion_token_not_diagnostics Token = default_token>
     auto list_files(unsigned page = 1, unsigned page_size = 20, Token&& token = {})
     {
@@ -359,6 +373,8 @@ public:
     /// quota. Handler: `void(evolink::error_code, bool)` (true when deleted).
     /// An id that cannot be one fails with errc::invalid_request before
     /// anything is sent. Retried like a read (deleting twice is harmless).
+    /// Cancellation: terminal, partial and total all end it at once with
+    /// operation_aborted; a DELETE already written may have taken effect.
     /// Lifetimes: `file_id` is copied.
     template <completion_token_not_diagnostics Token = default_token>
     auto delete_file(std::string_view file_id, Token&& token = {})
@@ -391,8 +407,9 @@ public:
     /// threw). A 206 that is not the continuation asked for is
     /// errc::protocol_error. Messages and logs show a URL without its query
     /// (`https://host/path?…`: result URLs are signed); download_result::url
-    /// keeps it whole. Cancellation: terminal, partial and
-    /// total; the temporary file is removed. Lifetimes: `url`, `path` and
+    /// keeps it whole. Cancellation: terminal, partial and total all end it
+    /// at once (any phase) with operation_aborted; the temporary file is
+    /// removed, `path` is left as it was. Lifetimes: `url`, `path` and
     /// `opts` are copied; `opts.on_progress` runs on the client's strand.
     template <completion_token_not_diagnostics Token = default_token>
     auto download(std::string_view url, const std::filesystem::path& path, const download_options& opts = {},
@@ -413,8 +430,9 @@ public:
     ///
     /// Handler: `void(evolink::error_code, std::vector<evolink::download_result>)`;
     /// on failure, the results downloaded before it. Errors: as download;
-    /// errc::invalid_request for a task without results. Cancellation and
-    /// lifetimes: as download (`t` is copied).
+    /// errc::invalid_request for a task without results. Cancellation: as
+    /// download (the files completed before it stay, and are passed along).
+    /// Lifetimes: as download (`t` is copied).
     template <completion_token_not_diagnostics Token = default_token>
     auto download_results(const task& t, const std::filesystem::path& directory, const download_options& opts = {},
                           Token&& token = {})

@@ -59,6 +59,34 @@ struct cancel_state {
     bool done = false; // touched on the strand only
 };
 
+/// Cancellation filters for an operation's body (see launch_op). Every type
+/// asked for is recorded (the body reads it); the body's I/O is given
+/// terminal, or, while a creation's request is on the wire (shielded), only
+/// a terminal request: total and partial then wait for the answer.
+struct pass_as_terminal {
+    boost::asio::cancellation_type operator()(boost::asio::cancellation_type t) const noexcept
+    {
+        return t == boost::asio::cancellation_type::none ? t : boost::asio::cancellation_type::terminal;
+    }
+};
+struct terminal_only {
+    boost::asio::cancellation_type operator()(boost::asio::cancellation_type t) const noexcept
+    {
+        return (t & boost::asio::cancellation_type::terminal) != boost::asio::cancellation_type::none
+                   ? boost::asio::cancellation_type::terminal
+                   : boost::asio::cancellation_type::none;
+    }
+};
+
+/// The strongest cancellation type in `t` (terminal, then partial, then total).
+inline boost::asio::cancellation_type strongest(boost::asio::cancellation_type t) noexcept
+{
+    using ct = boost::asio::cancellation_type;
+    for (auto one : {ct::terminal, ct::partial, ct::total})
+        if ((t & one) != ct::none) return one;
+    return ct::none;
+}
+
 /// Receives co_spawn's (exception_ptr, outcome<T>), stores the diagnostics
 /// where the caller asked and calls the caller's handler with (ec, value)
 /// on the handler's own executor.
@@ -115,16 +143,13 @@ struct launch_op {
             strand,
             [body = std::move(body), cancel]() mutable -> boost::asio::awaitable<outcome<T>> {
                 // Errors are values: a cancelled coroutine must not throw out
-                // of the next co_await, and every kind of cancellation
-                // (terminal, partial, total) stops the operation.
+                // of the next co_await.
                 co_await boost::asio::this_coro::throw_if_cancelled(false);
-                // Beast's HTTP operations honour only terminal cancellation,
-                // so every kind is passed on to them as terminal.
-                co_await boost::asio::this_coro::reset_cancellation_state(
-                    boost::asio::enable_total_cancellation(),
-                    [](boost::asio::cancellation_type t) {
-                        return t == boost::asio::cancellation_type::none ? t : boost::asio::cancellation_type::terminal;
-                    });
+                // The body sees the type asked for (cancellation_state's
+                // cancelled()) and decides per phase what it means; the I/O
+                // it awaits gets terminal (Beast honours nothing else).
+                co_await boost::asio::this_coro::reset_cancellation_state(boost::asio::enable_total_cancellation(),
+                                                                          pass_as_terminal{});
                 auto r = co_await body();
                 if (cancel) cancel->done = true;
                 co_return r;

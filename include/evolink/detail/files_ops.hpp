@@ -195,12 +195,25 @@ files_call(std::shared_ptr<transport> core, origin o, http::verb method, std::st
     for (unsigned attempt = 1;; ++attempt) {
         outcome<http_result> r; // no `?:` around co_await: g++ 12 destroys its result twice
         if (stream) r = co_await core->request_streamed(o, target, stream);
-        else r = co_await core->request(o, method, target, json);
+        else r = co_await core->request(o, method, target, json, true, {}, !is_read);
         bool sent = r.value.sent;
         auto retry_after = r.value.retry_after;
+        auto held = r.value.held_cancel;
         auto out = files_outcome(std::move(r), core->options().api_key);
         out.diag.attempts = attempt;
-        if (!out.ec || out.ec == asio::error::operation_aborted) co_return out;
+        if (out.ec == asio::error::operation_aborted && sent && !is_read) {
+            out.ec = make_error_code(errc::outcome_unknown); // terminal after the upload was written
+            out.diag.message += "; the upload was written: the file may or may not be stored (see list_files)";
+        }
+        if (!out.ec && held != asio::cancellation_type::none && held != asio::cancellation_type::total) {
+            // Partial: stop, with the effect stated (total is not honoured once written).
+            out.ec = asio::error::operation_aborted;
+            out.diag.message = "cancelled after the upload was written; the file was stored as " +
+                               json_text(out.value.if_contains("file_id")) + " (" +
+                               json_text(out.value.if_contains("file_url")) + ")";
+        }
+        if (!out.ec || out.ec == asio::error::operation_aborted || out.ec == errc::outcome_unknown) co_return out;
+        if (held != asio::cancellation_type::none) co_return out; // cancelled meanwhile: no retry
         // Judged by the HTTP status when there was one (a 500 carrying code
         // 50001 is a 500), else by the error.
         auto basis = out.diag.http_status >= 300 ? make_http_error(out.diag.http_status) : out.ec;

@@ -90,6 +90,16 @@ EVOLINK_INLINE std::optional<std::chrono::milliseconds> next_retry(const retry_p
     return delay;
 }
 
+/// A creation interrupted after its request was written: the task may or
+/// may not exist (errc::outcome_unknown).
+EVOLINK_INLINE void cancelled_after_write(outcome<task>& t, const std::string& key)
+{
+    t.ec = make_error_code(errc::outcome_unknown);
+    t.diag.message += key.empty() ? "; the request was written: a task may or may not exist (and be billed)"
+                                  : "; the request was written: a task may or may not exist (and be billed); sending "
+                                    "it again with Idempotency-Key " + key + " returns it if it does";
+}
+
 /// Creates a task: POSTs the body, retrying only when it cannot bill twice
 /// (see classify_create). `key`: the caller's Idempotency-Key, or empty.
 EVOLINK_INLINE asio::awaitable<outcome<task>> post_task(std::shared_ptr<transport> core, origin o, std::string path,
@@ -107,22 +117,34 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> post_task(std::shared_ptr<transpor
     if (!key.empty()) headers.emplace_back("Idempotency-Key", key);
     auto start = std::chrono::steady_clock::now();
     std::minstd_rand rng{std::random_device{}()};
+    bool maybe_created = false; // an earlier attempt was written and its outcome is unknown
     for (unsigned attempt = 1;; ++attempt) {
-        auto r = co_await core->request(o, http::verb::post, path, body, true, headers);
+        auto r = co_await core->request(o, http::verb::post, path, body, true, headers, true);
         bool sent = r.value.sent, replayed = r.value.replayed;
         auto retry_after = r.value.retry_after;
+        auto held = r.value.held_cancel;
         bool aborted = r.ec == asio::error::operation_aborted;
         auto t = task_outcome(std::move(r), core->options().api_key);
         t.diag.idempotency_key = key;
         t.diag.attempts = attempt;
         if (aborted) {
-            if (sent)
-                t.diag.message += key.empty() ? "; the request was sent: a task may exist"
-                                              : "; the request was sent: a task may exist, and sending it again "
-                                                "with the same Idempotency-Key returns it";
+            if (sent || maybe_created) cancelled_after_write(t, key);
             co_return t;
         }
         auto verdict = classify_create(t.ec, sent, !key.empty(), t.diag.code);
+        if (held != asio::cancellation_type::none && !t.ec) {
+            core->log(log_level::info, "created task " + t.value.id + " although cancelled meanwhile");
+            if (held != asio::cancellation_type::total) {
+                // Partial (or a terminal that came with the answer): stop
+                // here; the effect is that the task exists.
+                t.ec = asio::error::operation_aborted;
+                t.diag.task_id = t.value.id;
+                t.diag.message = "cancelled after the request was written; the task was created: " +
+                                 t.value.id + " (wait for it to get its result)";
+            } // total is not honoured once the request is written: the task is delivered
+            co_return t;
+        }
+        if (held != asio::cancellation_type::none && verdict == create_verdict::retry) verdict = create_verdict::done;
         if (verdict == create_verdict::done) {
             if (!t.ec)
                 core->log(log_level::info, "created task " + t.value.id + " (" + t.value.model + ")" +
@@ -149,9 +171,11 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> post_task(std::shared_ptr<transpor
         core->log(log_level::warning, "creating a task failed (" + t.diag.summary() + "); attempt " +
                                           std::to_string(attempt + 1) + " in " + seconds_text(*delay) +
                                           (key.empty() ? "" : " with the same Idempotency-Key"));
+        maybe_created = maybe_created || (sent && t.diag.http_status == 0); // written, no answer
         if (!co_await retry_sleep(*delay)) {
             t.ec = asio::error::operation_aborted;
             t.diag.message = "cancelled while waiting to retry: " + t.diag.message;
+            if (maybe_created) cancelled_after_write(t, key);
             co_return t;
         }
     }

@@ -33,6 +33,7 @@
 
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <chrono>
@@ -186,7 +187,22 @@ struct http_result {
     bool sent = false;
     std::optional<std::chrono::milliseconds> retry_after; ///< Retry-After or retry-after-ms
     bool replayed = false;                                ///< Idempotency-Replayed: true
+    /// A partial or total cancellation that arrived while a shielded
+    /// (creation) request was on the wire: it was held back until the answer.
+    asio::cancellation_type held_cancel = asio::cancellation_type::none;
 };
+
+/// Test seam (evolink::testing::set_resolve_delay): every host name
+/// resolution starts this many milliseconds late, as if the resolver hung.
+inline std::atomic<std::int64_t> test_resolve_delay_ms{0};
+
+/// The cancellation asked for so far in this operation (none, or its
+/// strongest type): read after every step that may not have honoured it.
+EVOLINK_INLINE asio::awaitable<asio::cancellation_type> cancellation_requested()
+{
+    auto cs = co_await asio::this_coro::cancellation_state;
+    co_return strongest(cs.cancelled());
+}
 
 using http_headers = std::vector<std::pair<std::string, std::string>>;
 
@@ -288,15 +304,27 @@ public:
             release_slot(pool);
             co_return failure<lease>(acquired.ec, std::move(acquired.diag));
         }
-        co_return outcome<lease>{{}, {}, lease(this, &pool, std::move(acquired.value))};
+        lease l(this, &pool, std::move(acquired.value));
+        if (co_await cancellation_requested() != asio::cancellation_type::none) {
+            // Nothing was written: the connection is good, the request not sent.
+            l.checkin(true);
+            diagnostics d;
+            d.message = "cancelled before the request to " + o.key() + " was sent (nothing was sent)";
+            co_return failure<lease>(asio::error::operation_aborted, std::move(d));
+        }
+        co_return outcome<lease>{{}, {}, std::move(l)};
     }
 
     /// Sends one request and reads its answer. A non-2xx status is not an
     /// error here: the caller reads status and body. `body` empty: no body.
     /// `authorize`: send the API key (false for URLs that are not the API's:
-    /// result files, callback deliveries).
+    /// result files, callback deliveries). `creation`: the request creates
+    /// something (a task, a file), so once its first byte is written only a
+    /// terminal cancellation interrupts it; a partial or total one waits for
+    /// the answer and is reported in http_result::held_cancel.
     asio::awaitable<outcome<http_result>> request(const origin& o, http::verb method, std::string target,
-                                                  std::string body, bool authorize = true, http_headers extra = {})
+                                                  std::string body, bool authorize = true, http_headers extra = {},
+                                                  bool creation = false)
     {
         http::request<http::string_body> req{method, o.path + target, 11};
         set_headers(req, o, authorize, extra);
@@ -305,7 +333,7 @@ public:
             req.body() = std::move(body);
         }
         req.prepare_payload();
-        co_return co_await exchange(o, method, target, req, nullptr);
+        co_return co_await exchange(o, method, target, req, nullptr, creation);
     }
 
     /// A multipart/form-data body streamed from a file: `head`, the file's
@@ -332,7 +360,7 @@ public:
         set_headers(req, o, true, {});
         req.set(http::field::content_type, b->content_type);
         req.content_length(b->head.size() + b->file_size + b->tail.size());
-        co_return co_await exchange(o, http::verb::post, target, req, b.get());
+        co_return co_await exchange(o, http::verb::post, target, req, b.get(), true); // an upload: a creation
     }
 
     /// Writes a request: a whole message, or the header of a streamed one
@@ -477,7 +505,7 @@ private:
     /// request, then the answer is read whole (within the size limits).
     template <class Body>
     asio::awaitable<outcome<http_result>> exchange(const origin& o, http::verb method, const std::string& target,
-                                                   http::request<Body>& req, const streamed_body* b)
+                                                   http::request<Body>& req, const streamed_body* b, bool creation)
     {
         auto self = shared_from_this(); // keep the pools alive across suspensions
         auto leased = co_await checkout(o);
@@ -488,11 +516,20 @@ private:
         parser.header_limit(static_cast<std::uint32_t>(opts_.max_response_header_bytes));
         parser.body_limit(opts_.max_response_body_bytes);
         conn->lowest().expires_after(opts_.request_timeout);
+        // checkout() saw no cancellation: from the first byte on, a creation
+        // lets only terminal through to its I/O (see launch_op).
+        if (creation)
+            co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation(), terminal_only{});
         const char* phase = "writing the request";
         auto ec = co_await write_on(*conn, req, b);
         if (!ec) {
             phase = "reading the answer";
             ec = co_await read_on(*conn, parser, read_mode::whole);
+        }
+        auto held = asio::cancellation_type::none;
+        if (creation) {
+            held = co_await cancellation_requested();
+            co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation(), pass_as_terminal{});
         }
         std::string what = std::string(http::to_string(method)) + " " + o.key() + o.path + target;
         if (ec) {
@@ -504,11 +541,13 @@ private:
             log(log_level::warning, d.second.message);
             http_result sent;
             sent.sent = true;
+            sent.held_cancel = held;
             co_return outcome<http_result>{d.first, std::move(d.second), std::move(sent)};
         }
         auto& res = parser.get();
         http_result r = read_head(res);
         r.body = std::move(res.body());
+        r.held_cancel = held;
         log(log_level::debug, what + " -> " + std::to_string(r.status) +
                                   (r.request_id.empty() ? "" : " [request id: " + r.request_id + "]"));
         conn.checkin(res.keep_alive());
@@ -548,12 +587,15 @@ private:
         pool.wake.cancel_one();
     }
 
-    /// A usable idle connection, else a new one once the pool has room. On
-    /// success the caller owns one slot of `pool.open`; on failure too (it
-    /// must call release_slot).
+    /// A usable idle connection, else a new one once the pool has room,
+    /// waited for at most request_timeout (errc::timeout). On success the
+    /// caller owns one slot of `pool.open`; on failure too (it must call
+    /// release_slot).
     asio::awaitable<outcome<std::unique_ptr<connection>>> acquire(host_pool& pool, const origin& o)
     {
         using result = outcome<std::unique_ptr<connection>>;
+        auto deadline = std::chrono::steady_clock::now() + opts_.request_timeout;
+        std::optional<asio::steady_timer> bound; // wakes every waiter at our deadline
         for (;;) {
             while (!pool.idle.empty()) {
                 auto c = std::move(pool.idle.back());
@@ -568,15 +610,82 @@ private:
                 ++pool.open;
                 co_return co_await connect(o);
             }
-            co_await pool.wake.async_wait(tuple_awaitable); // woken (aborted) when a slot frees up
-            auto cs = co_await asio::this_coro::cancellation_state;
-            if (cs.cancelled() != asio::cancellation_type::none) {
+            if (std::chrono::steady_clock::now() >= deadline) {
                 ++pool.open; // keep the caller's release_slot balanced
-                co_return result{asio::error::operation_aborted, {}, {}};
+                diagnostics d;
+                d.message = "timed out after " + seconds_text(opts_.request_timeout) +
+                            " waiting for a free connection to " + o.key() + " (" + std::to_string(pool.open - 1) +
+                            " in use; client_options::max_connections_per_host)";
+                co_return result{make_error_code(errc::timeout), std::move(d), {}};
+            }
+            if (!bound) {
+                bound.emplace(strand_, deadline);
+                bound->async_wait([weak = weak_from_this(), p = &pool](error_code ec) {
+                    if (auto alive = weak.lock(); alive && !ec) p->wake.cancel(); // the waiters recheck
+                });
+            }
+            co_await pool.wake.async_wait(tuple_awaitable); // woken (aborted) when a slot frees up
+            if (co_await cancellation_requested() != asio::cancellation_type::none) {
+                ++pool.open; // keep the caller's release_slot balanced
+                diagnostics d;
+                d.message = "cancelled while waiting for a free connection to " + o.key() + " (nothing was sent)";
+                co_return result{asio::error::operation_aborted, std::move(d), {}};
             }
         }
     }
 
+    /// What resolve() shares with the resolver's completion, which may come
+    /// long after the operation gave up (getaddrinfo cannot be interrupted).
+    struct pending_resolve {
+        explicit pending_resolve(const asio::any_io_executor& ex) : resolver(ex), wake(ex), hold(ex) {}
+        tcp::resolver resolver;
+        asio::steady_timer wake; ///< expires at the connect deadline; cancelled by the answer
+        asio::steady_timer hold; ///< the test seam's delay
+        std::optional<std::pair<error_code, tcp::resolver::results_type>> answer;
+    };
+
+    /// Resolves the host, ending at once on cancellation or at `deadline`:
+    /// the resolver ignores cancellation slots, so the operation waits on a
+    /// timer the answer wakes, and leaves a late answer behind.
+    asio::awaitable<outcome<tcp::resolver::results_type>> resolve(const origin& o,
+                                                                   std::chrono::steady_clock::time_point deadline)
+    {
+        using result = outcome<tcp::resolver::results_type>;
+        auto st = std::make_shared<pending_resolve>(strand_);
+        st->wake.expires_at(deadline);
+        auto start = [st, host = o.host, port = o.port] {
+            st->resolver.async_resolve(host, port, [st](error_code ec, tcp::resolver::results_type r) {
+                st->answer.emplace(ec, std::move(r));
+                st->wake.cancel();
+            });
+        };
+        if (auto ms = test_resolve_delay_ms.load(std::memory_order_relaxed); ms > 0) {
+            st->hold.expires_after(std::chrono::milliseconds(ms));
+            st->hold.async_wait([start](error_code ec) {
+                if (!ec) start();
+            });
+        } else {
+            start();
+        }
+        co_await st->wake.async_wait(tuple_awaitable);
+        error_code ec;
+        if (co_await cancellation_requested() != asio::cancellation_type::none) ec = asio::error::operation_aborted;
+        else if (!st->answer) ec = beast::error::timeout;
+        else ec = st->answer->first;
+        if (!st->answer) { // given up: stop the resolver (or the seam) if it has not started
+            st->hold.cancel();
+            st->resolver.cancel();
+        }
+        if (ec) {
+            auto d = describe(ec, "resolving the host", "connecting to " + o.key(), opts_.connect_timeout);
+            co_return result{d.first, std::move(d.second), {}};
+        }
+        co_return result{{}, {}, std::move(st->answer->second)};
+    }
+
+    /// A new connection: resolve and TCP connect within connect_timeout
+    /// together, then the TLS handshake within handshake_timeout. The
+    /// cancellation state is checked after every step.
     asio::awaitable<outcome<std::unique_ptr<connection>>> connect(const origin& o)
     {
         using result = outcome<std::unique_ptr<connection>>;
@@ -585,18 +694,15 @@ private:
         else c->plain.emplace(strand_);
         std::string what = "connecting to " + o.key();
 
-        tcp::resolver resolver(strand_);
+        auto deadline = std::chrono::steady_clock::now() + opts_.connect_timeout;
+        auto endpoints = co_await resolve(o, deadline);
+        if (endpoints.ec) co_return result{endpoints.ec, std::move(endpoints.diag), {}};
+        log(log_level::debug, "resolved " + o.host + "; connecting to " + o.key());
         auto& lowest = c->lowest();
-        lowest.expires_after(opts_.connect_timeout);
-        // Name resolution has no timeout of its own (getaddrinfo); the
-        // connect timeout covers the TCP connect that follows.
-        auto [rec, endpoints] = co_await resolver.async_resolve(o.host, o.port, tuple_awaitable);
-        if (rec) {
-            auto d = describe(rec, "resolving the host", what, opts_.connect_timeout);
-            co_return result{d.first, std::move(d.second), {}};
-        }
-        auto [cec, ep] = co_await lowest.async_connect(endpoints, tuple_awaitable);
+        lowest.expires_at(deadline);
+        auto [cec, ep] = co_await lowest.async_connect(endpoints.value, tuple_awaitable);
         (void)ep;
+        if (!cec && co_await cancellation_requested() != asio::cancellation_type::none) cec = asio::error::operation_aborted;
         if (cec) {
             auto d = describe(cec, "connecting", what, opts_.connect_timeout);
             co_return result{d.first, std::move(d.second), {}};
@@ -620,6 +726,8 @@ private:
             }
             lowest.expires_after(opts_.handshake_timeout);
             auto [hec] = co_await c->tls->async_handshake(ssl::stream_base::client, tuple_awaitable);
+            if (!hec && co_await cancellation_requested() != asio::cancellation_type::none)
+                hec = asio::error::operation_aborted;
             if (hec) {
                 auto d = describe(hec, "the TLS handshake", what, opts_.handshake_timeout);
                 long vr = SSL_get_verify_result(native);
