@@ -287,7 +287,8 @@ TEST_CASE("the query of a signed result URL appears in no error message and no l
             what = e.what();
         }
         CHECK(!what.empty());
-        server.inject(result_answer(404, "not found", ""));
+        // An error page that echoes the signature (as S3's SignatureDoesNotMatch does).
+        server.inject(result_answer(404, "<Error><SignatureProvided>secret123</SignatureProvided></Error>", ""));
         evolink::diagnostics diag;
         auto [ec, r] = co_await client.download(signed_url, dir.path / "gone.png", {}, diag,
                                                 asio::as_tuple(asio::use_awaitable));

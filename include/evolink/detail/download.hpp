@@ -134,6 +134,19 @@ EVOLINK_INLINE std::string redacted_url(std::string_view url)
     return query ? out + "?\u2026" : out;
 }
 
+/// Scrubs the values of `url`'s query (as sent and decoded, 8 characters or
+/// more) from what the server said: an error page may echo the signature.
+EVOLINK_INLINE void redact_query_values(diagnostics& d, std::string_view url)
+{
+    auto u = boost::urls::parse_uri_reference(url);
+    if (!u) return;
+    for (auto p : u->encoded_params()) {
+        if (!p.has_value) continue;
+        for (const std::string& v : {std::string(p.value), p.value.decode()})
+            if (v.size() >= 8) redact(d, v);
+    }
+}
+
 /// "bytes a-b/total" → a and total (total 0 when "*").
 EVOLINK_INLINE bool parse_content_range(std::string_view v, std::uint64_t& first, std::uint64_t& total)
 {
@@ -386,6 +399,7 @@ EVOLINK_INLINE asio::awaitable<outcome<download_result>> download(std::shared_pt
                 h.body = std::move(text);
                 diag = api_diagnostics(h);
                 diag.message = what + ": " + diag.message;
+                redact_query_values(diag, url);
                 ec = make_http_error(static_cast<int>(status));
                 if (status == 416 && have > 0) { // the offset is past the end: the file changed; start over
                     have = 0;
