@@ -409,8 +409,12 @@ public:
         while (left > 0) {
             if (b.file_ex) co_await run_blocking(b.file_ex, read);
             else read();
-            auto cs = co_await asio::this_coro::cancellation_state; // not seen during the blocking read
-            if (cs.cancelled() != asio::cancellation_type::none) co_return asio::error::operation_aborted;
+            // Not seen during the blocking read. A streamed body is an upload
+            // (a creation): only terminal stops it once it is on the wire;
+            // partial and total are held until the answer (see exchange).
+            auto cs = co_await asio::this_coro::cancellation_state;
+            if ((cs.cancelled() & asio::cancellation_type::terminal) != asio::cancellation_type::none)
+                co_return asio::error::operation_aborted;
             if (err) co_return error_code(err, boost::system::generic_category());
             left -= got;
             beast::get_lowest_layer(s).expires_after(timeout); // per piece: a slow uplink is not a timeout
