@@ -129,7 +129,9 @@ TEST_CASE("out of descriptors, the listener pauses instead of spinning, then acc
             INFO("CPU time over 2 s out of descriptors: " << cpu << " s, accept errors: " << receiver.accept_errors());
             CHECK(receiver.accept_errors() >= 2); // it did run out, more than once
             CHECK(receiver.accept_errors() <= 20); // pauses of 10 ms doubling to 1 s: about 9 in 2 s
-            CHECK(cpu < 0.2);                      // a retry loop without pause burns the whole 2 s
+            // A retry loop without pause burns the whole 2 s. (FAIL_CHECK, not CHECK(cpu < 0.2): clang 14's
+            // UBSan flagged Catch's decomposed double comparison in this coroutine.)
+            if (cpu >= 0.2) FAIL_CHECK("CPU time over 2 s out of descriptors: " << cpu << " s");
         }
         limit.restore(); // the clients are closed: descriptors are free again
 
