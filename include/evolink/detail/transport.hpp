@@ -192,9 +192,25 @@ struct http_result {
     asio::cancellation_type held_cancel = asio::cancellation_type::none;
 };
 
-/// Test seam (evolink::testing::set_resolve_delay): every host name
-/// resolution starts this many milliseconds late, as if the resolver hung.
+/// Test seam (evolink::testing::set_resolve_delay): host name resolutions
+/// start this many milliseconds late, as if the resolver hung; all of them,
+/// or only the next `test_resolve_delays_left` when that is not negative.
 inline std::atomic<std::int64_t> test_resolve_delay_ms{0};
+inline std::atomic<std::int64_t> test_resolve_delays_left{-1};
+
+/// The seam's delay for the lookup about to start (0: none).
+inline std::int64_t take_test_resolve_delay() noexcept
+{
+    auto ms = test_resolve_delay_ms.load(std::memory_order_relaxed);
+    if (ms <= 0) return 0;
+    auto left = test_resolve_delays_left.load(std::memory_order_relaxed);
+    while (left >= 0) {
+        if (left == 0) return 0;
+        if (test_resolve_delays_left.compare_exchange_weak(left, left - 1, std::memory_order_relaxed)) break;
+    }
+    return ms;
+}
+
 
 /// The cancellation asked for so far in this operation (none, or its
 /// strongest type): read after every step that may not have honoured it.
@@ -663,7 +679,7 @@ private:
                 st->wake.cancel();
             });
         };
-        if (auto ms = test_resolve_delay_ms.load(std::memory_order_relaxed); ms > 0) {
+        if (auto ms = take_test_resolve_delay(); ms > 0) {
             st->hold.expires_after(std::chrono::milliseconds(ms));
             st->hold.async_wait([start](error_code ec) {
                 if (!ec) start();

@@ -8,13 +8,16 @@
 #include <evolink/detail/transport.hpp>
 
 #include <chrono>
+#include <cstdint>
 
 namespace evolink::testing {
 
-/// From now on every host name resolution (of every client in the process)
-/// starts `d` late; zero turns the seam off. Not for production use.
-inline void set_resolve_delay(std::chrono::milliseconds d) noexcept
+/// From now on host name resolutions (of every client in the process) start
+/// `d` late: all of them, or only the next `lookups` when that is not
+/// negative. Zero turns the seam off. Not for production use.
+inline void set_resolve_delay(std::chrono::milliseconds d, std::int64_t lookups = -1) noexcept
 {
+    evolink::detail::test_resolve_delays_left.store(lookups, std::memory_order_relaxed);
     evolink::detail::test_resolve_delay_ms.store(d.count(), std::memory_order_relaxed);
 }
 
