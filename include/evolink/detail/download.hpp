@@ -247,7 +247,7 @@ EVOLINK_INLINE asio::awaitable<outcome<download_result>> download(std::shared_pt
     auto start = std::chrono::steady_clock::now();
     std::minstd_rand rng{std::random_device{}()};
     unsigned failures = 0;                 // attempts since the file last grew
-    std::vector<char> piece(64 * 1024);
+    std::vector<char> piece(256 * 1024); // one visit of the file executor per piece
     auto progress = [&] {
         if (!dl.on_progress) return;
         try {
@@ -359,12 +359,17 @@ EVOLINK_INLINE asio::awaitable<outcome<download_result>> download(std::shared_pt
                                    what + ": the file is " + size_text(*total) + "; download_options::max_bytes allows " +
                                        size_text(dl.max_bytes) + " (nothing was written)", status);
                 progress();
-                // The body, piece by piece, straight to the file.
+                // The body, piece by piece, straight to the file. A read gives
+                // one TLS record (16 KiB) at most: the piece is filled by as
+                // many reads as it takes, so that the file executor is visited
+                // once per 256 KiB, not once per record.
                 while (!ec && !parser.is_done()) {
                     res.body().data = piece.data();
                     res.body().size = piece.size();
-                    conn->lowest().expires_after(stall);
-                    ec = co_await transport::read_on(*conn, parser, transport::read_mode::some);
+                    while (!ec && !parser.is_done() && res.body().size > 0) {
+                        conn->lowest().expires_after(stall);
+                        ec = co_await transport::read_on(*conn, parser, transport::read_mode::some);
+                    }
                     if (ec == http::error::need_buffer) ec = {}; // the piece is full
                     std::size_t got = piece.size() - res.body().size;
                     if (got > 0) {
