@@ -37,6 +37,7 @@
 // exits 0 (or 1 on failure). It always uses the fake server.
 
 #include <evolink.hpp>
+#include <evolink/testing.hpp>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>

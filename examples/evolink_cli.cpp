@@ -23,6 +23,7 @@
 #include "cli/errors.hpp"
 
 #include <evolink.hpp>
+#include <evolink/testing.hpp>
 
 #include <exception>
 #include <iostream>

@@ -1,7 +1,8 @@
 // evolink-cpp: header-only C++20 client for the EvoLink media-generation API.
 // Distributed under the Boost Software License, Version 1.0.
 //
-// One include for the whole public API. See docs/getting-started.md.
+// One include for the client. The fake server and the rest of the test kit
+// are in <evolink/testing.hpp>. See docs/getting-started.md.
 #ifndef EVOLINK_HPP
 #define EVOLINK_HPP
 
@@ -15,6 +16,5 @@
 #include <evolink/requests.hpp>
 #include <evolink/task.hpp>
 #include <evolink/wait.hpp>
-#include <evolink/testing/fake_server.hpp>
 
 #endif

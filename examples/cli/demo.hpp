@@ -11,6 +11,7 @@
 #include "output.hpp"
 
 #include <evolink.hpp>
+#include <evolink/testing.hpp>
 
 #include <boost/asio.hpp>
 

@@ -10,31 +10,27 @@
 /// io_context may be run by several threads. Do not destroy a client while
 /// another thread starts an operation on it.
 
-#include <evolink/detail/api_error.hpp>
 #include <evolink/detail/async.hpp>
+#include <evolink/detail/checks.hpp>
 #include <evolink/detail/config.hpp>
-#include <evolink/detail/download.hpp>
-#include <evolink/detail/files_ops.hpp>
-#include <evolink/detail/task_ops.hpp>
-#include <evolink/detail/transport.hpp>
+#include <evolink/detail/operations.hpp>
 #include <evolink/callback_receiver.hpp>
 #include <evolink/error.hpp>
 #include <evolink/files.hpp>
 #include <evolink/images.hpp>
+#include <evolink/journal.hpp>
 #include <evolink/options.hpp>
 #include <evolink/requests.hpp>
 #include <evolink/task.hpp>
 #include <evolink/wait.hpp>
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/strand.hpp>
-#include <boost/json/serialize.hpp>
-
-#include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <vector>
 
 namespace evolink {
 
@@ -47,38 +43,8 @@ public:
     /// nor EVOLINK_API_KEY hold a key; errc::invalid_options for a bad base
     /// URL, an http:// URL without allow_insecure_http, an unreadable CA, a
     /// duration out of range (see client_options).
-    explicit client(executor_type ex, client_options opts = {})
+    explicit client(executor_type ex, client_options opts = {}) : parts_(detail::make_client(std::move(ex), std::move(opts)))
     {
-        auto fail = [](errc e, std::string param, std::string message) {
-            diagnostics d;
-            d.param = std::move(param);
-            d.message = std::move(message);
-            throw evolink::error(make_error_code(e), std::move(d));
-        };
-        if (opts.api_key.empty())
-            if (const char* env = std::getenv("EVOLINK_API_KEY")) opts.api_key = env;
-        if (opts.api_key.empty())
-            fail(errc::missing_api_key, "api_key", "neither client_options::api_key nor EVOLINK_API_KEY is set");
-        for (char c : opts.api_key)
-            if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7F)
-                fail(errc::invalid_options, "api_key",
-                     "the API key holds a space or a control or non-ASCII character (key not shown)");
-        std::string why;
-        auto api = detail::parse_origin(opts.base_url, opts.allow_insecure_http, why);
-        if (!api) fail(errc::invalid_options, "base_url", "base_url " + detail::quoted(opts.base_url) + " " + why);
-        auto files = detail::parse_origin(opts.files_base_url, opts.allow_insecure_http, why);
-        if (!files)
-            fail(errc::invalid_options, "files_base_url",
-                 "files_base_url " + detail::quoted(opts.files_base_url) + " " + why);
-        if (std::string param, why = detail::invalid_duration(opts, param); !why.empty())
-            fail(errc::invalid_options, std::move(param), std::move(why));
-        diagnostics tls_diag;
-        auto ctx = detail::make_tls_context(opts.tls, tls_diag);
-        if (!ctx) fail(errc::invalid_options, tls_diag.param, tls_diag.message);
-        api_ = std::move(*api);
-        files_ = std::move(*files);
-        auto strand = boost::asio::make_strand(ex);
-        core_ = std::make_shared<detail::transport>(executor_type(strand), std::move(opts), std::move(ctx));
     }
 
     client(const client&) = delete;
@@ -90,10 +56,10 @@ public:
     /// need alive and complete normally.
     ~client()
     {
-        if (core_) boost::asio::post(core_->strand(), [core = core_] { core->close_idle(); });
+        if (parts_.core) detail::close_idle_later(parts_.core);
     }
 
-    executor_type get_executor() const noexcept { return core_->strand(); }
+    executor_type get_executor() const noexcept { return parts_.strand; }
 
     /// Creates a task: validates `req`, then POSTs it to its endpoint. Local
     /// image paths in image_to_video::image_url or image_to_image::image_urls
@@ -267,10 +233,11 @@ public:
     {
         wait_options opts = options;
         opts.journal = &j;
-        auto body_fn = [core = core_, origin = api_, opts = std::make_shared<const wait_options>(std::move(opts))]() mutable {
-            return detail::resume_all(std::move(core), std::move(origin), std::move(opts));
+        auto body_fn = [core = parts_.core, origin = parts_.api,
+                        opts = std::make_shared<const wait_options>(std::move(opts))]() mutable {
+            return detail::resume_op(std::move(core), std::move(origin), std::move(opts));
         };
-        return detail::start<std::vector<resumed_task>>(std::forward<Token>(token), nullptr, core_->strand(),
+        return detail::start<std::vector<resumed_task>>(std::forward<Token>(token), nullptr, parts_.strand,
                                                         std::move(body_fn));
     }
 
@@ -345,14 +312,14 @@ public:
     auto list_files(unsigned page = 1, unsigned page_size = 20, Token&& token = {})
     {
         return start_files_read<file_list>(nullptr, std::forward<Token>(token), [page, page_size](auto core, auto origin) {
-            return detail::list_files(std::move(core), std::move(origin), page, page_size);
+            return detail::list_files_op(std::move(core), std::move(origin), page, page_size);
         });
     }
     template <class Token = default_token>
     auto list_files(unsigned page, unsigned page_size, diagnostics& diag, Token&& token = {})
     {
         return start_files_read<file_list>(&diag, std::forward<Token>(token), [page, page_size](auto core, auto origin) {
-            return detail::list_files(std::move(core), std::move(origin), page, page_size);
+            return detail::list_files_op(std::move(core), std::move(origin), page, page_size);
         });
     }
 
@@ -361,12 +328,12 @@ public:
     template <completion_token_not_diagnostics Token = default_token>
     auto file_quota(Token&& token = {})
     {
-        return start_files_read<evolink::file_quota>(nullptr, std::forward<Token>(token), &detail::get_file_quota);
+        return start_files_read<evolink::file_quota>(nullptr, std::forward<Token>(token), &detail::file_quota_op);
     }
     template <class Token = default_token>
     auto file_quota(diagnostics& diag, Token&& token = {})
     {
-        return start_files_read<evolink::file_quota>(&diag, std::forward<Token>(token), &detail::get_file_quota);
+        return start_files_read<evolink::file_quota>(&diag, std::forward<Token>(token), &detail::file_quota_op);
     }
 
     /// Deletes an uploaded file (`DELETE /api/v1/files/{file_id}`), freeing
@@ -380,14 +347,14 @@ public:
     auto delete_file(std::string_view file_id, Token&& token = {})
     {
         return start_files_read<bool>(nullptr, std::forward<Token>(token), [id = std::string(file_id)](auto core, auto origin) {
-            return detail::delete_file(std::move(core), std::move(origin), id);
+            return detail::delete_file_op(std::move(core), std::move(origin), id);
         });
     }
     template <class Token = default_token>
     auto delete_file(std::string_view file_id, diagnostics& diag, Token&& token = {})
     {
         return start_files_read<bool>(&diag, std::forward<Token>(token), [id = std::string(file_id)](auto core, auto origin) {
-            return detail::delete_file(std::move(core), std::move(origin), id);
+            return detail::delete_file_op(std::move(core), std::move(origin), id);
         });
     }
 
@@ -448,7 +415,7 @@ public:
 
     /// Connections opened so far (each one a TCP connect and, for https, a
     /// TLS handshake). Read it on the client's executor.
-    std::size_t connections_opened() const noexcept { return core_->connections_opened(); }
+    std::size_t connections_opened() const noexcept { return detail::connections_opened(*parts_.core); }
 
 private:
     /// Validates and serializes a creation request, and finds its local
@@ -457,7 +424,7 @@ private:
     std::shared_ptr<const detail::prepared_create> prepare(const R& req) const
     {
         auto p = std::make_shared<detail::prepared_create>();
-        p->invalid = validate(req, validation_options{core_->options().allow_private_callback_urls});
+        p->invalid = validate(req, validation_options{parts_.allow_private_callback_urls});
         p->endpoint = std::string(endpoint_of(req));
         if (p->invalid) return p;
         p->body = to_json(req);
@@ -477,11 +444,11 @@ private:
     template <class R, class Token>
     auto start_submit(const R& req, submit_options opts, diagnostics* diag, Token&& token)
     {
-        auto body_fn = [core = core_, api = api_, files = files_, p = prepare(req),
+        auto body_fn = [core = parts_.core, api = parts_.api, files = parts_.files, p = prepare(req),
                         key = std::move(opts.idempotency_key)]() mutable {
-            return detail::create_task(std::move(core), std::move(api), std::move(files), std::move(p), std::move(key));
+            return detail::submit_op(std::move(core), std::move(api), std::move(files), std::move(p), std::move(key));
         };
-        return detail::start<task>(std::forward<Token>(token), diag, core_->strand(), std::move(body_fn));
+        return detail::start<task>(std::forward<Token>(token), diag, parts_.strand, std::move(body_fn));
     }
 
     /// list_files, file_quota, delete_file: `call(core, files origin)`
@@ -489,10 +456,10 @@ private:
     template <class T, class Token, class Call>
     auto start_files_read(diagnostics* diag, Token&& token, Call call)
     {
-        auto body_fn = [core = core_, origin = files_, call = std::move(call)]() mutable {
+        auto body_fn = [core = parts_.core, origin = parts_.files, call = std::move(call)]() mutable {
             return call(std::move(core), std::move(origin));
         };
-        return detail::start<T>(std::forward<Token>(token), diag, core_->strand(), std::move(body_fn));
+        return detail::start<T>(std::forward<Token>(token), diag, parts_.strand, std::move(body_fn));
     }
 
     template <class Token>
@@ -504,10 +471,11 @@ private:
         job->source = std::move(source);
         job->mime_type = std::move(mime);
         job->options = opts;
-        auto body_fn = [core = core_, origin = files_, job = std::shared_ptr<const detail::upload_job>(std::move(job))]() mutable {
-            return detail::upload(std::move(core), std::move(origin), std::move(job));
+        auto body_fn = [core = parts_.core, origin = parts_.files,
+                        job = std::shared_ptr<const detail::upload_job>(std::move(job))]() mutable {
+            return detail::upload_op(std::move(core), std::move(origin), std::move(job));
         };
-        return detail::start<file_info>(std::forward<Token>(token), diag, core_->strand(), std::move(body_fn));
+        return detail::start<file_info>(std::forward<Token>(token), diag, parts_.strand, std::move(body_fn));
     }
 
     template <class Token>
@@ -518,10 +486,10 @@ private:
         job->url = std::string(url);
         job->path = path;
         job->options = opts;
-        auto body_fn = [core = core_, job = std::shared_ptr<const detail::download_job>(std::move(job))]() mutable {
-            return detail::download(std::move(core), std::move(job));
+        auto body_fn = [core = parts_.core, job = std::shared_ptr<const detail::download_job>(std::move(job))]() mutable {
+            return detail::download_op(std::move(core), std::move(job));
         };
-        return detail::start<download_result>(std::forward<Token>(token), diag, core_->strand(), std::move(body_fn));
+        return detail::start<download_result>(std::forward<Token>(token), diag, parts_.strand, std::move(body_fn));
     }
 
     template <class Token>
@@ -532,10 +500,10 @@ private:
         job->t = t;
         job->directory = directory;
         job->options = opts;
-        auto body_fn = [core = core_, job = std::shared_ptr<const detail::results_job>(std::move(job))]() mutable {
-            return detail::download_all(std::move(core), std::move(job));
+        auto body_fn = [core = parts_.core, job = std::shared_ptr<const detail::results_job>(std::move(job))]() mutable {
+            return detail::download_results_op(std::move(core), std::move(job));
         };
-        return detail::start<std::vector<download_result>>(std::forward<Token>(token), diag, core_->strand(),
+        return detail::start<std::vector<download_result>>(std::forward<Token>(token), diag, parts_.strand,
                                                           std::move(body_fn));
     }
 
@@ -543,10 +511,11 @@ private:
     auto start_get(std::string_view task_id, diagnostics* diag, Token&& token)
     {
         auto invalid = detail::check_task_id(task_id);
-        auto body_fn = [core = core_, origin = api_, invalid = std::move(invalid), id = std::string(task_id)]() mutable {
-            return detail::read_task(std::move(core), std::move(origin), std::move(id), std::move(invalid));
+        auto body_fn = [core = parts_.core, origin = parts_.api, invalid = std::move(invalid),
+                        id = std::string(task_id)]() mutable {
+            return detail::get_task_op(std::move(core), std::move(origin), std::move(id), std::move(invalid));
         };
-        return detail::start<task>(std::forward<Token>(token), diag, core_->strand(), std::move(body_fn));
+        return detail::start<task>(std::forward<Token>(token), diag, parts_.strand, std::move(body_fn));
     }
 
     template <class Token>
@@ -554,13 +523,13 @@ private:
                     Token&& token)
     {
         auto invalid = detail::check_task_id(task_id);
-        auto body_fn = [core = core_, origin = api_, id = std::string(task_id), known = std::move(known),
+        auto body_fn = [core = parts_.core, origin = parts_.api, id = std::string(task_id), known = std::move(known),
                         opts = std::make_shared<const wait_options>(std::move(opts)),
                         invalid = std::move(invalid)]() mutable {
-            return run_wait_checked(std::move(core), std::move(origin), std::move(id), std::move(known), std::move(opts),
-                                    std::move(invalid));
+            return detail::wait_op(std::move(core), std::move(origin), std::move(id), std::move(known), std::move(opts),
+                                   std::move(invalid));
         };
-        return detail::start<task>(std::forward<Token>(token), diag, core_->strand(), std::move(body_fn));
+        return detail::start<task>(std::forward<Token>(token), diag, parts_.strand, std::move(body_fn));
     }
 
     template <class R, class Token>
@@ -579,55 +548,20 @@ private:
             }
             req = &*with_callback;
         }
-        auto body_fn = [core = core_, api = api_, files = files_, p = prepare(*req),
+        auto body_fn = [core = parts_.core, api = parts_.api, files = parts_.files, p = prepare(*req),
                         opts = std::make_shared<const wait_options>(std::move(opts))]() mutable {
-            return run_generate(std::move(core), std::move(api), std::move(files), std::move(p), std::move(opts));
+            return detail::generate_op(std::move(core), std::move(api), std::move(files), std::move(p), std::move(opts));
         };
-        return detail::start<task>(std::forward<Token>(token), diag, core_->strand(), std::move(body_fn));
+        return detail::start<task>(std::forward<Token>(token), diag, parts_.strand, std::move(body_fn));
     }
 
-    static boost::asio::awaitable<detail::outcome<task>> run_generate(std::shared_ptr<detail::transport> core,
-                                                                      detail::origin origin, detail::origin files,
-                                                                      std::shared_ptr<const detail::prepared_create> p,
-                                                                      detail::shared_wait_options opts)
-    {
-        auto created = co_await detail::create_task(core, origin, std::move(files), std::move(p), opts->idempotency_key);
-        if (created.ec) co_return created;
-        if (opts->on_submitted) {
-            // The task exists (and is billed): a throwing hook must not hide
-            // its id, or a caller that retries pays twice. No wait follows.
-            try {
-                opts->on_submitted(created.value);
-            } catch (...) {
-                auto d = detail::hook_threw("on_submitted", std::current_exception());
-                d.task_id = created.value.id;
-                d.task_status = created.value.status_text;
-                core->log(log_level::error, d.message + " (task " + created.value.id + " was created)");
-                co_return detail::outcome<task>{make_error_code(errc::handler_threw), std::move(d),
-                                                std::move(created.value)};
-            }
-        }
-        auto id = created.value.id;
-        co_return co_await detail::wait_for_task(std::move(core), std::move(origin), std::move(id),
-                                                 std::move(created.value), std::move(opts));
-    }
-
-    static boost::asio::awaitable<detail::outcome<task>> run_wait_checked(std::shared_ptr<detail::transport> core,
-                                                                          detail::origin origin, std::string id,
-                                                                          std::optional<task> known,
-                                                                          detail::shared_wait_options opts,
-                                                                          std::optional<diagnostics> invalid)
-    {
-        if (invalid) co_return detail::failure<task>(make_error_code(errc::invalid_request), std::move(*invalid));
-        co_return co_await detail::wait_for_task(std::move(core), std::move(origin), std::move(id), std::move(known),
-                                                 std::move(opts));
-    }
-
-    std::shared_ptr<detail::transport> core_;
-    detail::origin api_;
-    detail::origin files_;
+    detail::client_parts parts_;
 };
 
 } // namespace evolink
+
+#ifndef EVOLINK_SEPARATE_COMPILATION
+#include <evolink/impl/client.ipp>
+#endif
 
 #endif

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace evolink {
@@ -87,6 +88,14 @@ struct wait_options {
     evolink::journal* journal = nullptr;
 
     using is_evolink_options = void;
+};
+
+/// One task of client::resume: its id and how its wait ended.
+struct resumed_task {
+    std::string task_id;
+    error_code ec;      ///< as client::wait would complete
+    diagnostics diag;
+    task result;        ///< the task last seen (finished when !ec)
 };
 
 namespace detail {

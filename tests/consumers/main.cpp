@@ -2,6 +2,7 @@
 // starts the in-process fake EvoLink server, submits one text-to-image task
 // through the client and exits 0 when the server answered with a task id.
 #include <evolink.hpp>
+#include <evolink/testing.hpp>
 #include <boost/asio.hpp>
 #include <iostream>
 int main() {

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs the tiny program tests/consumers/main.cpp against evolink-cpp
-# in the four ways a user can consume the library:
+# in the four ways a user can consume the library, each header-only and with
+# separate compilation (`-compiled`: evolink-compiled, evolink::compiled, or
+# a src.cpp that includes <evolink/src.hpp>):
 #   meson            dependency('evolink') with evolink-cpp as a meson subproject
 #   cmake-subdir     add_subdirectory(<evolink-cpp>) + evolink::evolink
 #   cmake-installed  `cmake --install` into a prefix + find_package(evolink CONFIG)
@@ -74,6 +76,8 @@ step "$tmp/meson.log" env CXX="$cxx" meson setup "$tmp/meson-build" "$tmp/src/me
   -Devolink:tests=false -Devolink:examples=false
 step "$tmp/meson.log" meson compile -C "$tmp/meson-build" -j "$jobs"
 run_program "$tmp/meson-build/consumer"
+current=meson-compiled
+run_program "$tmp/meson-build/consumer-compiled"
 
 # (b) CMake add_subdirectory ---------------------------------------------------
 current=cmake-subdir
@@ -81,6 +85,8 @@ step "$tmp/cmake-subdir.log" cmake -S "$tmp/src/cmake-subdir" -B "$tmp/cmake-sub
   -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=Debug -DEVOLINK_SOURCE_DIR="$repo"
 step "$tmp/cmake-subdir.log" cmake --build "$tmp/cmake-subdir-build" -j "$jobs"
 run_program "$tmp/cmake-subdir-build/app"
+current=cmake-subdir-compiled
+run_program "$tmp/cmake-subdir-build/app_compiled"
 
 # (c) CMake install + find_package --------------------------------------------
 current=cmake-installed
@@ -94,7 +100,11 @@ step "$tmp/cmake-installed.log" cmake -S "$tmp/src/cmake-installed" -B "$tmp/cma
   -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_PREFIX_PATH="$prefix" \
   -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON
 step "$tmp/cmake-installed.log" cmake --build "$tmp/cmake-installed-build" -j "$jobs"
+[[ -f "$prefix/lib/libevolink_compiled.a" || -n "$(find "$prefix" -name libevolink_compiled.a)" ]] ||
+  fail "cmake --install did not install libevolink_compiled.a"
 run_program "$tmp/cmake-installed-build/app"
+current=cmake-installed-compiled
+run_program "$tmp/cmake-installed-build/app_compiled"
 
 # (d) plain compiler command line ---------------------------------------------
 current=plain
@@ -104,3 +114,11 @@ step "$tmp/plain.log" "$cxx" -std=c++20 -Wall -Wextra -Werror -I"$tmp/plain-incl
   "$tmp/src/main.cpp" -o "$tmp/plain-build/app" \
   -lboost_json -lboost_url -lssl -lcrypto -pthread
 run_program "$tmp/plain-build/app"
+
+# (e) plain, separate compilation: src.cpp includes <evolink/src.hpp> -------
+current=plain-compiled
+printf '#include <evolink/src.hpp>\n' >"$tmp/plain-build/src.cpp"
+step "$tmp/plain.log" "$cxx" -std=c++20 -Wall -Wextra -Werror -DEVOLINK_SEPARATE_COMPILATION -I"$tmp/plain-include" \
+  "$tmp/src/main.cpp" "$tmp/plain-build/src.cpp" -o "$tmp/plain-build/app_compiled" \
+  -lboost_json -lboost_url -lssl -lcrypto -pthread
+run_program "$tmp/plain-build/app_compiled"

@@ -4,6 +4,8 @@
 // redirected by a planted symlink; overwrite=false never replaces a file.
 #include "../integration/support.hpp"
 
+#include <evolink/detail/download.hpp> // detail::temp_file
+
 #include <boost/asio/thread_pool.hpp>
 
 #include <sys/syscall.h>

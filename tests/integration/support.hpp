@@ -4,6 +4,7 @@
 #pragma once
 
 #include <evolink.hpp>
+#include <evolink/testing.hpp>
 
 #include <boost/asio.hpp>
 #include <catch2/catch.hpp>

@@ -10,6 +10,7 @@
 // Catch2's assertions are not thread-safe: off the main thread, results and
 // problems are only recorded; the main thread checks them after joining.
 #include <evolink.hpp>
+#include <evolink/testing.hpp>
 
 #include <boost/asio.hpp>
 #include <boost/json.hpp>

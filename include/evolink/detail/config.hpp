@@ -3,10 +3,21 @@
 #ifndef EVOLINK_DETAIL_CONFIG_HPP
 #define EVOLINK_DETAIL_CONFIG_HPP
 
-// Every non-template function in the library is defined in a header; marking
-// them inline keeps the library header-only without ODR (multiple definition)
-// errors when several translation units include <evolink.hpp>.
+// Helpers defined in headers are inline: several translation units may
+// include them without multiple definitions.
 #define EVOLINK_INLINE inline
+
+// The compiled part's entry points (detail/operations.hpp; their bodies are in
+// impl/client.ipp). Header-only (the default): inline, defined in every
+// translation unit that includes <evolink/client.hpp>. With
+// EVOLINK_SEPARATE_COMPILATION defined in every translation unit of the
+// program, they are only declared, and one translation unit includes
+// <evolink/src.hpp> to define them once (as Boost.MySQL and Beast do).
+#ifdef EVOLINK_SEPARATE_COMPILATION
+#define EVOLINK_DECL
+#else
+#define EVOLINK_DECL inline
+#endif
 
 #if __cplusplus < 202002L && !defined(_MSVC_LANG)
 #error "evolink-cpp needs C++20 (coroutines): compile with -std=c++20; meson: project('app', 'cpp', default_options : ['cpp_std=c++20']); CMake: set(CMAKE_CXX_STANDARD 20) or target_compile_features(app PRIVATE cxx_std_20)"

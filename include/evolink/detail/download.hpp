@@ -10,6 +10,7 @@
 // URLs are not the API's.
 
 #include <evolink/detail/config.hpp>
+#include <evolink/detail/operations.hpp>
 #include <evolink/detail/file_io.hpp>
 #include <evolink/detail/task_ops.hpp>
 #include <evolink/detail/transport.hpp>
@@ -107,12 +108,6 @@ private:
     std::filesystem::path final_, path_;
     int fd_ = -1;
     bool created_ = false, committed_ = false;
-};
-
-struct download_job {
-    std::string url;
-    std::filesystem::path path;
-    download_options options;
 };
 
 /// A URL as it may appear in messages and logs: result URLs are presigned

@@ -8,6 +8,7 @@
 
 #include <evolink/detail/api_error.hpp>
 #include <evolink/detail/config.hpp>
+#include <evolink/detail/operations.hpp>
 #include <evolink/detail/download.hpp>
 #include <evolink/detail/task_ops.hpp>
 #include <evolink/detail/transport.hpp>
@@ -96,17 +97,6 @@ EVOLINK_INLINE std::string base64(std::string_view bytes)
     out.resize(static_cast<std::size_t>(n));
     return out;
 }
-
-/// What to upload: exactly one of a local file, bytes, or a URL.
-struct upload_job {
-    enum class kind { file, bytes, url } k = kind::file;
-    std::string source;    ///< the path, the bytes, or the URL
-    std::string mime_type; ///< bytes: their type ("image/png"...)
-    upload_options options;
-    /// file: its bytes, already read and checked (a local image); the file
-    /// is not read again.
-    std::shared_ptr<const std::vector<unsigned char>> loaded;
-};
 
 /// A multipart/form-data field name or file name, made safe for a quoted
 /// header parameter (quotes and line breaks would end it early).
@@ -315,22 +305,6 @@ EVOLINK_INLINE asio::awaitable<outcome<bool>> delete_file(std::shared_ptr<transp
 }
 
 
-/// A creation request ready to go, but for its local images: each is
-/// checked against the model's limits, then uploaded, and its file_url
-/// takes its place in `image_urls` before the POST.
-struct prepared_create {
-    struct local_image {
-        std::size_t index = 0; ///< in image_urls
-        std::string field;     ///< "image_url", "image_urls[1]"
-        std::string path;
-    };
-    std::string endpoint;
-    boost::json::object body;
-    std::optional<diagnostics> invalid;
-    std::vector<local_image> locals;
-    image_limits limits;
-};
-
 /// Checks every local image (all of them, before anything is sent), uploads
 /// them, then creates the task as post_task does.
 EVOLINK_INLINE asio::awaitable<outcome<task>> create_task(std::shared_ptr<transport> core, origin api, origin files,
@@ -417,12 +391,6 @@ EVOLINK_INLINE std::string_view type_extension(std::string_view content_type)
     if (t == "image/bmp") return ".bmp";
     return ".bin";
 }
-
-struct results_job {
-    task t;
-    std::filesystem::path directory;
-    download_options options;
-};
 
 /// Downloads every result of a task into a directory, one after the other,
 /// as `<task id>-<index><ext>`.

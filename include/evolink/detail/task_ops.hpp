@@ -30,18 +30,6 @@
 #include <random>
 #include <string>
 
-namespace evolink {
-
-/// One task of client::resume: its id and how its wait ended.
-struct resumed_task {
-    std::string task_id;
-    error_code ec;      ///< as client::wait would complete
-    diagnostics diag;
-    task result;        ///< the task last seen (finished when !ec)
-};
-
-} // namespace evolink
-
 namespace evolink::detail {
 
 /// A fresh Idempotency-Key: 32 characters from OpenSSL's random generator.
@@ -219,7 +207,6 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> read_task(std::shared_ptr<transpor
 /// GCC 12 miscompiles some by-value class parameters passed from one
 /// coroutine to another (a std::string member ended up pointing into a freed
 /// frame; found by ASan).
-using shared_wait_options = std::shared_ptr<const wait_options>;
 
 /// What a wait knows, shared by the polling loop and the callback race.
 struct wait_state {

@@ -10,6 +10,7 @@
 #include <evolink/detail/async.hpp>
 #include <evolink/detail/config.hpp>
 #include <evolink/detail/file_io.hpp>
+#include <evolink/detail/origin.hpp>
 #include <evolink/detail/retry.hpp>
 #include <evolink/error.hpp>
 #include <evolink/options.hpp>
@@ -25,7 +26,6 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <boost/url/parse.hpp>
 
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
@@ -53,51 +53,6 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using use_awaitable_t = asio::use_awaitable_t<asio::any_io_executor>;
 inline constexpr auto tuple_awaitable = asio::as_tuple(use_awaitable_t{});
-
-/// A base URL taken apart: "https://api.evolink.ai" or "http://127.0.0.1:8080/prefix".
-struct origin {
-    bool tls = true;
-    std::string host;      ///< without brackets for IPv6
-    std::string port;      ///< always set ("443" by default)
-    std::string path;      ///< prefix without trailing slash ("" or "/prefix")
-    std::string host_header;
-    bool host_is_ip = false;
-    std::string key() const { return (tls ? "https://" : "http://") + host_header; }
-};
-
-EVOLINK_INLINE std::optional<origin> parse_origin(std::string_view url, bool allow_http, std::string& why)
-{
-    auto u = boost::urls::parse_absolute_uri(url);
-    if (!u || u->host().empty()) {
-        why = "is not an absolute URL like https://api.evolink.ai";
-        return std::nullopt;
-    }
-    origin o;
-    std::string scheme = u->scheme();
-    if (u->scheme_id() == boost::urls::scheme::https) o.tls = true;
-    else if (u->scheme_id() == boost::urls::scheme::http && allow_http) o.tls = false;
-    else if (u->scheme_id() == boost::urls::scheme::http) {
-        why = "uses http://; set client_options::allow_insecure_http to allow it (a TLS-terminating proxy, tests)";
-        return std::nullopt;
-    } else {
-        why = "has scheme \"" + scheme + "\"; allowed: https (or http when allowed)";
-        return std::nullopt;
-    }
-    if (u->has_query() || u->has_fragment() || u->has_userinfo()) {
-        why = "must not carry a query, fragment or user info";
-        return std::nullopt;
-    }
-    o.host = u->host_type() == boost::urls::host_type::ipv6 ? std::string(u->host_ipv6_address().to_string())
-                                                           : std::string(u->host());
-    o.host_is_ip = u->host_type() == boost::urls::host_type::ipv4 || u->host_type() == boost::urls::host_type::ipv6;
-    o.port = u->has_port() ? std::string(u->port()) : (o.tls ? "443" : "80");
-    o.path = std::string(u->path());
-    while (!o.path.empty() && o.path.back() == '/') o.path.pop_back();
-    std::string h = u->host_type() == boost::urls::host_type::ipv6 ? "[" + o.host + "]" : o.host;
-    bool default_port = (o.tls && o.port == "443") || (!o.tls && o.port == "80");
-    o.host_header = default_port ? h : h + ":" + o.port;
-    return o;
-}
 
 EVOLINK_INLINE std::string seconds_text(std::chrono::milliseconds d)
 {
@@ -210,7 +165,6 @@ inline std::int64_t take_test_resolve_delay() noexcept
     }
     return ms;
 }
-
 
 /// The cancellation asked for so far in this operation (none, or its
 /// strongest type): read after every step that may not have honoured it.

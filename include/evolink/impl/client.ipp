@@ -1,0 +1,157 @@
+// evolink-cpp. Distributed under the Boost Software License, Version 1.0.
+#ifndef EVOLINK_IMPL_CLIENT_IPP
+#define EVOLINK_IMPL_CLIENT_IPP
+
+// The compiled part of evolink::client: the bodies declared in
+// detail/operations.hpp. Included by <evolink/client.hpp> in header-only
+// mode, or once by <evolink/src.hpp> with EVOLINK_SEPARATE_COMPILATION.
+// Each body hands its arguments to the coroutine that does the work
+// (detail/task_ops.hpp, files_ops.hpp, download.hpp).
+
+#include <evolink/detail/download.hpp>
+#include <evolink/detail/files_ops.hpp>
+#include <evolink/detail/operations.hpp>
+#include <evolink/detail/task_ops.hpp>
+#include <evolink/detail/transport.hpp>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <cstdlib>
+
+namespace evolink::detail {
+
+EVOLINK_DECL client_parts make_client(boost::asio::any_io_executor ex, client_options opts)
+{
+    auto fail = [](errc e, std::string param, std::string message) {
+        diagnostics d;
+        d.param = std::move(param);
+        d.message = std::move(message);
+        throw evolink::error(make_error_code(e), std::move(d));
+    };
+    if (opts.api_key.empty())
+        if (const char* env = std::getenv("EVOLINK_API_KEY")) opts.api_key = env;
+    if (opts.api_key.empty())
+        fail(errc::missing_api_key, "api_key", "neither client_options::api_key nor EVOLINK_API_KEY is set");
+    for (char c : opts.api_key)
+        if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7F)
+            fail(errc::invalid_options, "api_key",
+                 "the API key holds a space or a control or non-ASCII character (key not shown)");
+    std::string why;
+    auto api = parse_origin(opts.base_url, opts.allow_insecure_http, why);
+    if (!api) fail(errc::invalid_options, "base_url", "base_url " + detail::quoted(opts.base_url) + " " + why);
+    auto files = parse_origin(opts.files_base_url, opts.allow_insecure_http, why);
+    if (!files)
+        fail(errc::invalid_options, "files_base_url", "files_base_url " + detail::quoted(opts.files_base_url) + " " + why);
+    if (std::string param, why = invalid_duration(opts, param); !why.empty())
+        fail(errc::invalid_options, std::move(param), std::move(why));
+    diagnostics tls_diag;
+    auto ctx = make_tls_context(opts.tls, tls_diag);
+    if (!ctx) fail(errc::invalid_options, tls_diag.param, tls_diag.message);
+    client_parts parts;
+    parts.strand = boost::asio::make_strand(ex);
+    parts.allow_private_callback_urls = opts.allow_private_callback_urls;
+    parts.core = std::make_shared<transport>(parts.strand, std::move(opts), std::move(ctx));
+    parts.api = std::move(*api);
+    parts.files = std::move(*files);
+    return parts;
+}
+
+EVOLINK_DECL void close_idle_later(const core_ptr& core)
+{
+    boost::asio::post(core->strand(), [core] { core->close_idle(); });
+}
+
+EVOLINK_DECL std::size_t connections_opened(const transport& core) noexcept
+{
+    return core.connections_opened();
+}
+
+EVOLINK_DECL boost::asio::awaitable<outcome<task>> submit_op(core_ptr core, origin api, origin files,
+                                                             std::shared_ptr<const prepared_create> p, std::string key)
+{
+    return create_task(std::move(core), std::move(api), std::move(files), std::move(p), std::move(key));
+}
+
+EVOLINK_DECL boost::asio::awaitable<outcome<task>> get_task_op(core_ptr core, origin api, std::string id,
+                                                               std::optional<diagnostics> invalid)
+{
+    return read_task(std::move(core), std::move(api), std::move(id), std::move(invalid));
+}
+
+EVOLINK_DECL boost::asio::awaitable<outcome<task>> wait_op(core_ptr core, origin api, std::string id,
+                                                           std::optional<task> known, shared_wait_options opts,
+                                                           std::optional<diagnostics> invalid)
+{
+    if (invalid) co_return failure<task>(make_error_code(errc::invalid_request), std::move(*invalid));
+    co_return co_await wait_for_task(std::move(core), std::move(api), std::move(id), std::move(known),
+                                     std::move(opts));
+}
+
+EVOLINK_DECL boost::asio::awaitable<outcome<task>> generate_op(core_ptr core, origin api, origin files,
+                                                               std::shared_ptr<const prepared_create> p,
+                                                               shared_wait_options opts)
+{
+    auto created = co_await create_task(core, api, std::move(files), std::move(p), opts->idempotency_key);
+    if (created.ec) co_return created;
+    if (opts->on_submitted) {
+        // The task exists (and is billed): a throwing hook must not hide its
+        // id, or a caller that retries pays twice. No wait follows.
+        try {
+            opts->on_submitted(created.value);
+        } catch (...) {
+            auto d = hook_threw("on_submitted", std::current_exception());
+            d.task_id = created.value.id;
+            d.task_status = created.value.status_text;
+            core->log(log_level::error, d.message + " (task " + created.value.id + " was created)");
+            co_return outcome<task>{make_error_code(errc::handler_threw), std::move(d), std::move(created.value)};
+        }
+    }
+    auto id = created.value.id;
+    co_return co_await wait_for_task(std::move(core), std::move(api), std::move(id), std::move(created.value),
+                                     std::move(opts));
+}
+
+EVOLINK_DECL boost::asio::awaitable<outcome<std::vector<resumed_task>>> resume_op(core_ptr core, origin api,
+                                                                                  shared_wait_options opts)
+{
+    return resume_all(std::move(core), std::move(api), std::move(opts));
+}
+
+EVOLINK_DECL boost::asio::awaitable<outcome<file_info>> upload_op(core_ptr core, origin files,
+                                                                  std::shared_ptr<const upload_job> job)
+{
+    return upload(std::move(core), std::move(files), std::move(job));
+}
+
+EVOLINK_DECL boost::asio::awaitable<outcome<file_list>> list_files_op(core_ptr core, origin files, unsigned page,
+                                                                      unsigned page_size)
+{
+    return list_files(std::move(core), std::move(files), page, page_size);
+}
+
+EVOLINK_DECL boost::asio::awaitable<outcome<file_quota>> file_quota_op(core_ptr core, origin files)
+{
+    return get_file_quota(std::move(core), std::move(files));
+}
+
+EVOLINK_DECL boost::asio::awaitable<outcome<bool>> delete_file_op(core_ptr core, origin files, std::string id)
+{
+    return delete_file(std::move(core), std::move(files), std::move(id));
+}
+
+EVOLINK_DECL boost::asio::awaitable<outcome<download_result>> download_op(core_ptr core,
+                                                                          std::shared_ptr<const download_job> job)
+{
+    return download(std::move(core), std::move(job));
+}
+
+EVOLINK_DECL boost::asio::awaitable<outcome<std::vector<download_result>>>
+download_results_op(core_ptr core, std::shared_ptr<const results_job> job)
+{
+    return download_all(std::move(core), std::move(job));
+}
+
+} // namespace evolink::detail
+
+#endif
