@@ -51,10 +51,16 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--cxx", default=os.environ.get("CXX", "g++"))
+    ap.add_argument("--include", default=os.path.join(root, "include"),
+                    help="the headers to measure (e.g. an older revision's, from git archive); "
+                         "without <evolink/src.hpp> only the header-only rows are made")
+    ap.add_argument("--levels", default="-O0,-O2")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="evolink-compile-")
     try:
-        base = [args.cxx, "-std=c++20", "-I" + os.path.join(root, "include")]
+        base = [args.cxx, "-std=c++20", "-I" + args.include]
+        separate = os.path.exists(os.path.join(args.include, "evolink", "src.hpp"))
+        levels = args.levels.split(",")
         src = os.path.join(work, "src.cpp")
         with open(src, "w") as f:
             f.write("#include <evolink/src.hpp>\n")
@@ -63,12 +69,15 @@ def main():
             ("evolink header-only", os.path.join(here, "consumer.cpp"), []),
             ("evolink separate", os.path.join(here, "consumer.cpp"), ["-DEVOLINK_SEPARATE_COMPILATION"]),
         ]
+        if not separate:
+            tus = tus[:2]
         rows = {}
         sizes = {}
-        for level in ("-O0", "-O2"):
+        for level in levels:
             # The library's own translation unit: compiled once, not counted.
             src_o = os.path.join(work, "src" + level + ".o")
-            subprocess.run(base + [level, "-DEVOLINK_SEPARATE_COMPILATION", "-c", src, "-o", src_o], check=True)
+            if separate:
+                subprocess.run(base + [level, "-DEVOLINK_SEPARATE_COMPILATION", "-c", src, "-o", src_o], check=True)
             for name, path, defs in tus:
                 obj = os.path.join(work, name.replace(" ", "_") + level + ".o")
                 times, mems = [], []
@@ -88,7 +97,7 @@ def main():
         print(f"compile cost, median of {args.runs} runs ({args.cxx}, {os.cpu_count()} cores)")
         print(f"{'translation unit':22} {'level':5} {'seconds':>8} {'x floor':>8} {'budget':>7} "
               f"{'peak MB':>8} {'x floor':>8} {'binary MB':>10} {'x floor':>8}")
-        for level in ("-O0", "-O2"):
+        for level in levels:
             ft, fm = rows[("floor", level)]
             for name, _, _ in tus:
                 t, m = rows[(name, level)]

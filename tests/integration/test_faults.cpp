@@ -5,9 +5,7 @@
 // appears in no log line or error text. The table is printed at the end.
 // The client reaches the server as `localhost`, so every connection goes
 // through the resolver (one row makes a lookup hang).
-#include "support.hpp"
-
-#include <evolink/testing/resolve_delay.hpp>
+#include "support.hpp" // <evolink/testing.hpp>: the fake server, faults, the resolve-delay seam
 
 #include <boost/json.hpp>
 

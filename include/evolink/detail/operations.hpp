@@ -40,7 +40,9 @@ using shared_wait_options = std::shared_ptr<const wait_options>;
 /// What a client holds: its transport and where its two APIs live.
 struct client_parts {
     core_ptr core;
-    boost::asio::any_io_executor strand; ///< the transport's strand: every operation runs on it
+    // Copies of what the transport holds (its strand, one option): the
+    // client's templates read them without the transport's definition.
+    boost::asio::any_io_executor strand; ///< every operation runs on it
     origin api;
     origin files;
     bool allow_private_callback_urls = false;
