@@ -413,7 +413,10 @@ TEST_CASE("the fake server retries a callback answered non-2xx, after the config
         auto t = co_await client.submit(req);
         auto start = std::chrono::steady_clock::now();
         asio::steady_timer pause(co_await asio::this_coro::executor);
-        while (target.count("POST", "/hook") < 3 && std::chrono::steady_clock::now() - start < 5s) {
+        // The target counts a POST when it reads it; the fake counts a delivery only when it has read
+        // the 204 back, a moment later. Wait for both, or the check below races the answer.
+        while ((target.count("POST", "/hook") < 3 || server.callbacks_delivered() < 1) &&
+               std::chrono::steady_clock::now() - start < 5s) {
             pause.expires_after(5ms);
             co_await pause.async_wait(asio::use_awaitable);
         }
