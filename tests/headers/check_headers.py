@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Checks that every public header compiles on its own.
+
+Usage: check_headers.py [--only HEADER]... SOURCE_ROOT [COMPILER [FLAGS...]]
+
+Each public header (include/evolink.hpp, include/evolink/*.hpp,
+include/evolink/testing/*.hpp; not detail/ nor impl/) is compiled as the
+first and only include of a translation unit, so that a header that uses
+something without including it fails here, whatever the order of the user's
+includes. The compiles are -fsyntax-only (enough to find a missing include,
+a fraction of a full compile) with -std=c++20 -Wall -Wextra -Werror, the
+project's warning level, with include/ on a plain -I path so that warnings in
+the headers count:
+
+- every header with EVOLINK_SEPARATE_COMPILATION (the cheaper mode);
+- HEADER_ONLY below also header-only: <evolink.hpp>, as a header-only user
+  includes it. Only client.hpp depends on the macro (header-only, it includes
+  impl/client.ipp), and <evolink.hpp> brings it; <evolink/client.hpp>
+  header-only would compile the same headers again in another order;
+- <evolink/src.hpp> with the macro (it stops with an #error without it, by
+  design), which compiles impl/client.ipp as the compiled library does.
+
+COMPILER defaults to $CXX or c++; FLAGS are added to every compile (meson
+passes the compiler of the build). --only HEADER (e.g. evolink/task.hpp)
+checks just that one. JOBS compiles run at once (2: CI machines have 2
+cores). Exit status 1 when a header fails, with its name, the mode and the
+compiler's message.
+"""
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+JOBS = 2
+HEADER_ONLY = ("evolink.hpp",)
+FLAGS = ["-std=c++20", "-fsyntax-only", "-Wall", "-Wextra", "-Werror"]
+SEPARATE = "-DEVOLINK_SEPARATE_COMPILATION"
+
+
+def public_headers(include_dir):
+    names = ["evolink.hpp"]
+    for sub in ("evolink", "evolink/testing"):
+        names += sorted(f"{sub}/{f}" for f in os.listdir(os.path.join(include_dir, sub))
+                        if f.endswith(".hpp"))
+    return names
+
+
+def weight(include_dir, name, memo={}):
+    """How many of evolink's own headers `name` pulls in: the heavy compiles go first."""
+    if name not in memo:
+        memo[name] = set()
+        try:
+            with open(os.path.join(include_dir, name)) as f:
+                text = f.read()
+        except OSError:
+            return memo[name]
+        for inc in re.findall(r'^\s*#\s*include\s*<(evolink[^>]*)>', text, re.M):
+            memo[name] |= {inc} | weight(include_dir, inc)
+    return memo[name]
+
+
+def run(cmd):
+    """Exit status, output and CPU seconds (the machine may be busy: wall time says little)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    with proc.stdout:
+        out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, out, usage.ru_utime + usage.ru_stime
+
+
+def main():
+    args, only = sys.argv[1:], []
+    while len(args) >= 2 and args[0] == "--only":
+        only.append(args[1])
+        args = args[2:]
+    if not args:
+        sys.exit(__doc__)
+    root = args[0]
+    compiler = args[1:] or shlex.split(os.environ.get("CXX", "c++"))
+    include_dir = os.path.join(root, "include")
+    unknown = set(only) - set(public_headers(include_dir))
+    if unknown:
+        sys.exit(f"check_headers.py: not a public header: {', '.join(sorted(unknown))}")
+
+    checks = []  # (header, mode, macro flags)
+    for h in only or public_headers(include_dir):
+        checks.append((h, "separate compilation", [SEPARATE]))
+        if h in HEADER_ONLY:
+            checks.append((h, "header-only", []))
+    missing = set(HEADER_ONLY) - set(public_headers(include_dir))
+    if missing:
+        sys.exit(f"check_headers.py: HEADER_ONLY names headers that do not exist: {', '.join(missing)}")
+    checks.sort(key=lambda c: -len(weight(include_dir, c[0])))
+
+    with tempfile.TemporaryDirectory(prefix="evolink-headers-") as tmp:
+        def compile_one(check):
+            header, mode, macros = check
+            tu = os.path.join(tmp, re.sub(r"\W", "_", header) + ("_ho" if not macros else "") + ".cpp")
+            with open(tu, "w") as f:
+                f.write(f"#include <{header}>\n")
+            cmd = compiler + FLAGS + macros + ["-I", include_dir, tu]
+            return (check, cmd) + run(cmd)
+
+        start = time.monotonic()
+        total_cpu = 0.0
+        failed = []
+        with ThreadPoolExecutor(JOBS) as pool:
+            for (header, mode, _), cmd, rc, out, cpu in pool.map(compile_one, checks):
+                print(f"{'ok  ' if rc == 0 else 'FAIL'} {header} ({mode}): {cpu:.1f} s of CPU", flush=True)
+                total_cpu += cpu
+                if rc != 0:
+                    failed.append((header, mode, out, cmd))
+        print(f"{len(checks)} compiles of {len({c[0] for c in checks})} public headers, "
+              f"{len(failed)} failed: {time.monotonic() - start:.0f} s, {total_cpu:.0f} s of CPU")
+        for header, mode, out, cmd in failed:
+            print(f"\n=== <{header}> does not compile on its own ({mode}), as the only include of a "
+                  f"translation unit:\n$ {shlex.join(cmd)}\n{out.rstrip()}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
