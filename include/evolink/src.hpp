@@ -15,6 +15,8 @@
 #endif
 
 #include <evolink/client.hpp>
+#include <evolink/impl/callback_receiver.ipp>
 #include <evolink/impl/client.ipp>
+#include <evolink/impl/images.ipp>
 
 #endif

@@ -95,15 +95,15 @@ EVOLINK_INLINE check_result check_size(std::string_view size)
                std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
     };
     if (x == std::string_view::npos || !digits(size.substr(0, x)) || !digits(size.substr(x + 1)))
-        return invalid("size", quoted(size) + " is not WIDTHxHEIGHT; allowed: pixel sizes like \"1280x1280\"");
+        return invalid("size", detail::quoted(size) + " is not WIDTHxHEIGHT; allowed: pixel sizes like \"1280x1280\"");
     auto w = std::stoll(std::string(size.substr(0, x)));
     auto h = std::stoll(std::string(size.substr(x + 1)));
     constexpr long long lo = 768LL * 768, hi = 1440LL * 1440;
     if (w * h < lo || w * h > hi)
-        return invalid("size", quoted(size) + " has " + std::to_string(w * h) +
+        return invalid("size", detail::quoted(size) + " has " + std::to_string(w * h) +
                                    " pixels; allowed: total pixels from 589824 (768x768) to 2073600 (1440x1440)");
     if (w > 4 * h || h > 4 * w)
-        return invalid("size", quoted(size) + " has aspect ratio " + std::to_string(w) + ":" + std::to_string(h) +
+        return invalid("size", detail::quoted(size) + " has aspect ratio " + std::to_string(w) + ":" + std::to_string(h) +
                                    "; allowed: width/height from 1/4 to 4");
     return std::nullopt;
 }
@@ -126,7 +126,7 @@ EVOLINK_INLINE check_result check_duration(long long d)
 EVOLINK_INLINE check_result check_quality(std::string_view q)
 {
     if (q != "480p" && q != "720p" && q != "1080p")
-        return invalid("quality", quoted(q) + " is not allowed; allowed: \"480p\", \"720p\", \"1080p\"");
+        return invalid("quality", detail::quoted(q) + " is not allowed; allowed: \"480p\", \"720p\", \"1080p\"");
     return std::nullopt;
 }
 
@@ -140,7 +140,7 @@ EVOLINK_INLINE check_result check_aspect_ratio(std::string_view ar, std::string_
     if (std::find(all.begin(), end, ar) == end) {
         std::string allowed;
         for (auto it = all.begin(); it != end; ++it) allowed += (allowed.empty() ? "\"" : ", \"") + std::string(*it) + "\"";
-        return invalid("aspect_ratio", quoted(ar) + " is not allowed at " + std::string(quality) +
+        return invalid("aspect_ratio", detail::quoted(ar) + " is not allowed at " + std::string(quality) +
                                            "; allowed: " + allowed);
     }
     return std::nullopt;
@@ -152,7 +152,7 @@ EVOLINK_INLINE check_result check_http_url(std::string_view field, std::string_v
     auto u = boost::urls::parse_uri(url);
     if (!u || (u->scheme_id() != boost::urls::scheme::https && u->scheme_id() != boost::urls::scheme::http) ||
         u->host().empty())
-        return invalid(field, quoted(url) + " is not an absolute http(s) URL; allowed: URLs the service can fetch");
+        return invalid(field, detail::quoted(url) + " is not an absolute http(s) URL; allowed: URLs the service can fetch");
     return std::nullopt;
 }
 
@@ -178,13 +178,13 @@ EVOLINK_INLINE check_result check_image_url(std::string_view field, std::string_
     if (url.empty()) return invalid(field, "is empty; allowed: an http(s) URL, or the path of a local image file");
     if (is_local_image(url)) {
         if (url.find('\0') != std::string_view::npos)
-            return invalid(field, quoted(url) + " holds a NUL character; allowed: a file path or an http(s) URL");
+            return invalid(field, detail::quoted(url) + " holds a NUL character; allowed: a file path or an http(s) URL");
         return std::nullopt;
     }
     auto u = boost::urls::parse_uri(url);
     if (!u || (u->scheme_id() != boost::urls::scheme::https && u->scheme_id() != boost::urls::scheme::http) ||
         u->host().empty())
-        return invalid(field, quoted(url) + " is not an absolute http(s) URL; allowed: URLs the service can fetch, "
+        return invalid(field, detail::quoted(url) + " is not an absolute http(s) URL; allowed: URLs the service can fetch, "
                                             "or the path of a local image file (uploaded first)");
     return std::nullopt;
 }
@@ -264,9 +264,9 @@ EVOLINK_INLINE check_result check_callback_url(std::string_view url, bool allow_
     // show only its scheme and host.
     auto u = boost::urls::parse_uri(url);
     auto shown = [&] {
-        if (!u) return quoted(url.substr(0, 12)) + "...";
+        if (!u) return detail::quoted(url.substr(0, 12)) + "...";
         std::string s = std::string(u->scheme()) + "://" + std::string(u->encoded_authority());
-        return quoted(s) + (u->encoded_path().size() > 1 || u->has_query() ? " (path not shown)" : "");
+        return detail::quoted(s) + (u->encoded_path().size() > 1 || u->has_query() ? " (path not shown)" : "");
     };
     if (url.size() > 2048)
         return invalid("callback_url", "is " + std::to_string(url.size()) + " characters long; allowed: at most 2048");
@@ -289,7 +289,7 @@ EVOLINK_INLINE check_result check_task_id(std::string_view id)
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
     });
     if (!ok)
-        return invalid("task_id", quoted(id) +
+        return invalid("task_id", detail::quoted(id) +
                                       " is not a task id; allowed: 1 to 128 of [A-Za-z0-9_-], like "
                                       "\"task-unified-1756817821-4x3rx6ny\"");
     return std::nullopt;
