@@ -8,7 +8,8 @@
 
 #include <evolink/detail/checks.hpp>
 #include <evolink/detail/config.hpp>
-#include <evolink/detail/transport.hpp>
+#include <evolink/detail/async.hpp>
+#include <evolink/detail/http_result.hpp>
 #include <evolink/error.hpp>
 #include <evolink/task.hpp>
 

@@ -154,7 +154,7 @@ EVOLINK_INLINE std::optional<diagnostics> prepare_upload(const upload_job& job, 
     std::string mime(mime_type(sniff_image_format(std::span<const unsigned char>(head, got))));
 
     stream = std::make_shared<transport::streamed_body>();
-    std::string boundary = "evolink-" + make_idempotency_key().substr(4, 24);
+    std::string boundary = "evolink-" + random_token(24);
     stream->content_type = "multipart/form-data; boundary=" + boundary;
     for (auto* field : {"upload_path", "file_name"})
         if (auto* v = o.if_contains(field))
@@ -181,7 +181,7 @@ files_call(std::shared_ptr<transport> core, origin o, http::verb method, std::st
            std::shared_ptr<const transport::streamed_body> stream, bool is_read)
 {
     auto start = std::chrono::steady_clock::now();
-    std::minstd_rand rng{std::random_device{}()};
+    std::minstd_rand rng{jitter_seed()};
     for (unsigned attempt = 1;; ++attempt) {
         outcome<http_result> r; // no `?:` around co_await: g++ 12 destroys its result twice
         if (stream) r = co_await core->request_streamed(o, target, stream);

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <ctime>
 #include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 
@@ -162,6 +163,36 @@ EVOLINK_INLINE create_verdict classify_create(const error_code& ec, bool sent, b
                      ec == errc::response_too_large || ec == errc::protocol_error || ec == errc::bad_response;
     if (!ambiguous) return create_verdict::done;
     return keyed ? create_verdict::retry : create_verdict::outcome_unknown;
+}
+
+/// "3 s" or "250 ms", for messages.
+EVOLINK_INLINE std::string seconds_text(std::chrono::milliseconds d)
+{
+    auto ms = d.count();
+    return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
+}
+
+/// The delay before retry number `retry`, or nothing when the policy's
+/// attempts or time budget forbid it (then `why` says which).
+EVOLINK_INLINE std::optional<std::chrono::milliseconds> next_retry(const retry_policy& p, unsigned attempts_made,
+                                                                   std::chrono::steady_clock::time_point start,
+                                                                   std::optional<std::chrono::milliseconds> retry_after,
+                                                                   std::minstd_rand& rng, std::string& why)
+{
+    if (attempts_made >= std::max(1u, p.max_attempts)) {
+        if (p.max_attempts <= 1) return std::nullopt; // retries are off: nothing to explain
+        why = "gave up after " + std::to_string(attempts_made) + " attempt" + (attempts_made > 1 ? "s" : "");
+        return std::nullopt;
+    }
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    auto delay = backoff(p, attempts_made, unit(rng));
+    if (retry_after) delay = std::max(delay, std::min(*retry_after, p.max_retry_after));
+    if (std::chrono::steady_clock::now() + delay > start + p.budget) {
+        why = "gave up: the next attempt (in " + seconds_text(delay) + (retry_after ? ", as Retry-After asks" : "") +
+              ") would start after the retry budget of " + seconds_text(p.budget);
+        return std::nullopt;
+    }
+    return delay;
 }
 
 } // namespace evolink::detail

@@ -10,7 +10,10 @@
 #include <evolink/detail/api_error.hpp>
 #include <evolink/detail/async.hpp>
 #include <evolink/detail/checks.hpp>
+#include <evolink/detail/operations.hpp>
+#include <evolink/detail/random.hpp>
 #include <evolink/detail/retry.hpp>
+#include <evolink/detail/sleep.hpp>
 #include <evolink/detail/transport.hpp>
 #include <evolink/error.hpp>
 #include <evolink/journal.hpp>
@@ -23,60 +26,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 
-#include <openssl/rand.h>
-
 #include <chrono>
 #include <memory>
 #include <random>
 #include <string>
 
 namespace evolink::detail {
-
-/// A fresh Idempotency-Key: 32 characters from OpenSSL's random generator.
-EVOLINK_INLINE std::string make_idempotency_key()
-{
-    static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    unsigned char raw[32];
-    if (RAND_bytes(raw, sizeof raw) != 1) {
-        std::random_device rd;
-        for (auto& b : raw) b = static_cast<unsigned char>(rd());
-    }
-    std::string key = "evk-";
-    for (auto b : raw) key += alphabet[b % 62];
-    return key;
-}
-
-/// Sleeps before a retry; false when cancelled meanwhile.
-EVOLINK_INLINE asio::awaitable<bool> retry_sleep(std::chrono::milliseconds d)
-{
-    asio::steady_timer timer(co_await asio::this_coro::executor, d);
-    co_await timer.async_wait(tuple_awaitable);
-    auto cs = co_await asio::this_coro::cancellation_state;
-    co_return cs.cancelled() == asio::cancellation_type::none;
-}
-
-/// The delay before retry number `retry`, or nothing when the policy's
-/// attempts or time budget forbid it (then `why` says which).
-EVOLINK_INLINE std::optional<std::chrono::milliseconds> next_retry(const retry_policy& p, unsigned attempts_made,
-                                                                   std::chrono::steady_clock::time_point start,
-                                                                   std::optional<std::chrono::milliseconds> retry_after,
-                                                                   std::minstd_rand& rng, std::string& why)
-{
-    if (attempts_made >= std::max(1u, p.max_attempts)) {
-        if (p.max_attempts <= 1) return std::nullopt; // retries are off: nothing to explain
-        why = "gave up after " + std::to_string(attempts_made) + " attempt" + (attempts_made > 1 ? "s" : "");
-        return std::nullopt;
-    }
-    std::uniform_real_distribution<double> unit(0.0, 1.0);
-    auto delay = backoff(p, attempts_made, unit(rng));
-    if (retry_after) delay = std::max(delay, std::min(*retry_after, p.max_retry_after));
-    if (std::chrono::steady_clock::now() + delay > start + p.budget) {
-        why = "gave up: the next attempt (in " + seconds_text(delay) + (retry_after ? ", as Retry-After asks" : "") +
-              ") would start after the retry budget of " + seconds_text(p.budget);
-        return std::nullopt;
-    }
-    return delay;
-}
 
 /// A creation interrupted after its request was written: the task may or
 /// may not exist (errc::outcome_unknown).
@@ -104,7 +59,7 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> post_task(std::shared_ptr<transpor
     http_headers headers;
     if (!key.empty()) headers.emplace_back("Idempotency-Key", key);
     auto start = std::chrono::steady_clock::now();
-    std::minstd_rand rng{std::random_device{}()};
+    std::minstd_rand rng{jitter_seed()};
     bool maybe_created = false; // an earlier attempt was written and its outcome is unknown
     for (unsigned attempt = 1;; ++attempt) {
         auto r = co_await core->request(o, http::verb::post, path, body, true, headers, true);
@@ -179,7 +134,7 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> read_task(std::shared_ptr<transpor
 {
     if (invalid) co_return failure<task>(make_error_code(errc::invalid_request), std::move(*invalid));
     auto start = std::chrono::steady_clock::now();
-    std::minstd_rand rng{std::random_device{}()};
+    std::minstd_rand rng{jitter_seed()};
     for (unsigned attempt = 1;; ++attempt) {
         auto r = co_await core->request(o, http::verb::get, "/v1/tasks/" + id, {});
         auto retry_after = r.value.retry_after;
@@ -218,7 +173,7 @@ struct wait_state {
     std::chrono::steady_clock::time_point deadline{};
     std::optional<task> last;
     std::optional<poll_schedule> schedule;
-    std::minstd_rand rng{std::random_device{}()};
+    std::minstd_rand rng{jitter_seed()};
     bool paced_by_type = false; // the schedule and deadline follow the task's type
     std::chrono::milliseconds min_next_delay{0}; // from a Retry-After
 

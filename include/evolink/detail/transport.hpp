@@ -10,6 +10,7 @@
 #include <evolink/detail/async.hpp>
 #include <evolink/detail/config.hpp>
 #include <evolink/detail/file_io.hpp>
+#include <evolink/detail/http_result.hpp>
 #include <evolink/detail/origin.hpp>
 #include <evolink/detail/retry.hpp>
 #include <evolink/error.hpp>
@@ -53,26 +54,6 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using use_awaitable_t = asio::use_awaitable_t<asio::any_io_executor>;
 inline constexpr auto tuple_awaitable = asio::as_tuple(use_awaitable_t{});
-
-EVOLINK_INLINE std::string seconds_text(std::chrono::milliseconds d)
-{
-    auto ms = d.count();
-    return ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms";
-}
-
-/// Replaces every occurrence of `secret` in `s` (no-op for short secrets).
-EVOLINK_INLINE void redact(std::string& s, std::string_view secret)
-{
-    if (secret.size() < 4) return;
-    for (auto pos = s.find(secret); pos != std::string::npos; pos = s.find(secret, pos))
-        s.replace(pos, secret.size(), "[redacted]");
-}
-
-EVOLINK_INLINE void redact(diagnostics& d, std::string_view secret)
-{
-    for (auto* s : {&d.code, &d.type, &d.message, &d.param, &d.fallback_suggestion, &d.request_id, &d.task_id})
-        redact(*s, secret);
-}
 
 /// Builds the TLS context the options ask for (system trust store by default,
 /// peer verification always on, TLS 1.2 at least).
@@ -129,22 +110,6 @@ struct host_pool {
     std::vector<std::unique_ptr<connection>> idle;
     std::size_t open = 0;  ///< idle + busy + being connected
     asio::steady_timer wake; ///< never expires; cancel_one() wakes a waiter when a slot frees up
-};
-
-struct http_result {
-    unsigned status = 0;
-    std::string reason;
-    std::string body;
-    std::string content_type;
-    std::string request_id;
-    /// Set on failures too: the request started to go out (before that -
-    /// DNS, connect, TLS handshake - nothing can have reached the server).
-    bool sent = false;
-    std::optional<std::chrono::milliseconds> retry_after; ///< Retry-After or retry-after-ms
-    bool replayed = false;                                ///< Idempotency-Replayed: true
-    /// A partial or total cancellation that arrived while a shielded
-    /// (creation) request was on the wire: it was held back until the answer.
-    asio::cancellation_type held_cancel = asio::cancellation_type::none;
 };
 
 /// Test seam (evolink::testing::set_resolve_delay): host name resolutions
