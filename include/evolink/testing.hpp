@@ -12,6 +12,7 @@
 #include <evolink/testing/fake_server.hpp>
 #include <evolink/testing/faults.hpp>
 #include <evolink/testing/media.hpp>
+#include <evolink/testing/request_parser.hpp>
 #include <evolink/testing/resolve_delay.hpp>
 
 #endif

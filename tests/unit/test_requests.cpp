@@ -912,7 +912,7 @@ TEMPLATE_TEST_CASE("from_json(to_json(r)) == r", "[requests][json][roundtrip]", 
     const TestType original = which == "minimal" ? minimal<TestType>() : full<TestType>();
 
     TestType direct{};
-    auto d1 = evolink::from_json(evolink::to_json(original), direct);
+    auto d1 = evolink::testing::from_json(evolink::to_json(original), direct);
     INFO("from_json gave: " << describe(d1));
     CHECK_FALSE(d1.has_value());
     CHECK(direct == original);
@@ -920,7 +920,7 @@ TEMPLATE_TEST_CASE("from_json(to_json(r)) == r", "[requests][json][roundtrip]", 
     // And through JSON text, as the fake server receives it.
     TestType via_text{};
     auto text = boost::json::serialize(evolink::to_json(original));
-    auto d2 = evolink::from_json(boost::json::parse(text).as_object(), via_text);
+    auto d2 = evolink::testing::from_json(boost::json::parse(text).as_object(), via_text);
     CHECK_FALSE(d2.has_value());
     CHECK(via_text == original);
 
@@ -934,7 +934,7 @@ TEST_CASE("from_json reads the documented request bodies", "[requests][json]")
 {
     // The seed pages' curl examples.
     image_to_video i2v{};
-    auto d = evolink::from_json(boost::json::parse(R"({"model":"wan2.5-image-to-video","prompt":"A cat playing piano",
+    auto d = evolink::testing::from_json(boost::json::parse(R"({"model":"wan2.5-image-to-video","prompt":"A cat playing piano",
         "image_urls":["https://example.com/image1.png"],"duration":5,"quality":"720p","prompt_extend":true,
         "callback_url":"https://your-domain.com/webhooks/video-task-completed"})").as_object(), i2v);
     CHECK_FALSE(d.has_value());
@@ -944,7 +944,7 @@ TEST_CASE("from_json reads the documented request bodies", "[requests][json]")
     CHECK(i2v.prompt_extend == true);
 
     text_to_image t2i{};
-    d = evolink::from_json(boost::json::parse(R"({"model":"wan2.5-text-to-image",
+    d = evolink::testing::from_json(boost::json::parse(R"({"model":"wan2.5-text-to-image",
         "prompt":"A serene lake reflecting the beautiful sunset scenery"})").as_object(), t2i);
     CHECK_FALSE(d.has_value());
     CHECK(t2i.prompt == "A serene lake reflecting the beautiful sunset scenery");
@@ -959,7 +959,7 @@ template <class R>
 std::optional<diagnostics> parse_as(std::string_view json)
 {
     R r{};
-    return evolink::from_json(boost::json::parse(json).as_object(), r);
+    return evolink::testing::from_json(boost::json::parse(json).as_object(), r);
 }
 
 void expect_param(const std::optional<diagnostics>& d, const std::string& field)
@@ -1091,7 +1091,7 @@ TEST_CASE("from_json parses, validate judges: out-of-range values parse", "[requ
 {
     // from_json checks shape (types, fields, model); the limits are validate()'s.
     text_to_image r{};
-    REQUIRE_FALSE(evolink::from_json(boost::json::parse(R"({"model":"wan2.5-text-to-image","prompt":"x","n":7})").as_object(), r));
+    REQUIRE_FALSE(evolink::testing::from_json(boost::json::parse(R"({"model":"wan2.5-text-to-image","prompt":"x","n":7})").as_object(), r));
     CHECK(r.n == 7);
     expect_invalid(evolink::validate(r), "n", "7");
 }

@@ -26,6 +26,7 @@
 #include <evolink/testing/fake_files.hpp>
 #include <evolink/testing/faults.hpp>
 #include <evolink/testing/media.hpp>
+#include <evolink/testing/request_parser.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
