@@ -158,6 +158,12 @@ public:
     {
         return start_wait(task_id, std::nullopt, opts, &diag, std::forward<Token>(token));
     }
+    /// The same with default options and a token: `wait(id, token)`.
+    template <completion_token_of<task> Token>
+    auto wait(std::string_view task_id, Token&& token)
+    {
+        return start_wait(task_id, std::nullopt, {}, nullptr, std::forward<Token>(token));
+    }
     /// The same, starting from a task already read (no immediate re-read).
     template <completion_token_not_diagnostics Token = default_token>
     auto wait(const task& t, const wait_options& opts = {}, Token&& token = {})
@@ -168,6 +174,11 @@ public:
     auto wait(const task& t, const wait_options& opts, diagnostics& diag, Token&& token = {})
     {
         return start_wait(t.id, t, opts, &diag, std::forward<Token>(token));
+    }
+    template <completion_token_of<task> Token>
+    auto wait(const task& t, Token&& token)
+    {
+        return start_wait(t.id, t, {}, nullptr, std::forward<Token>(token));
     }
 
     /// Submits `req`, then waits for the task: one call from request to
@@ -193,6 +204,11 @@ public:
     {
         return start_generate(req, opts, &diag, std::forward<Token>(token));
     }
+    template <request R, completion_token_of<task> Token>
+    auto generate(const R& req, Token&& token)
+    {
+        return start_generate(req, {}, nullptr, std::forward<Token>(token));
+    }
 
     /// generate() for image requests (text_to_image, image_to_image).
     template <image_request R, completion_token_not_diagnostics Token = default_token>
@@ -205,6 +221,11 @@ public:
     {
         return start_generate(req, opts, &diag, std::forward<Token>(token));
     }
+    template <image_request R, completion_token_of<task> Token>
+    auto image(const R& req, Token&& token)
+    {
+        return start_generate(req, {}, nullptr, std::forward<Token>(token));
+    }
 
     /// generate() for video requests (image_to_video, text_to_video).
     template <video_request R, completion_token_not_diagnostics Token = default_token>
@@ -216,6 +237,11 @@ public:
     auto video(const R& req, const wait_options& opts, diagnostics& diag, Token&& token = {})
     {
         return start_generate(req, opts, &diag, std::forward<Token>(token));
+    }
+    template <video_request R, completion_token_of<task> Token>
+    auto video(const R& req, Token&& token)
+    {
+        return start_generate(req, {}, nullptr, std::forward<Token>(token));
     }
 
     /// Waits for every task the journal holds as unfinished (after a crash or
@@ -270,6 +296,11 @@ public:
     {
         return start_upload(detail::upload_job::kind::file, path.string(), {}, opts, &diag, std::forward<Token>(token));
     }
+    template <completion_token_of<file_info> Token>
+    auto upload_file(const std::filesystem::path& path, Token&& token)
+    {
+        return start_upload(detail::upload_job::kind::file, path.string(), {}, {}, nullptr, std::forward<Token>(token));
+    }
 
     /// Uploads bytes held in memory (`POST /api/v1/files/upload/base64`, as a
     /// data URL). `mime_type` empty: read from the bytes' magic number.
@@ -289,6 +320,17 @@ public:
         return start_upload(detail::upload_job::kind::bytes, std::string(bytes), std::string(mime_type), opts, &diag,
                             std::forward<Token>(token));
     }
+    template <completion_token_of<file_info> Token>
+    auto upload_bytes(std::string_view bytes, Token&& token)
+    {
+        return start_upload(detail::upload_job::kind::bytes, std::string(bytes), {}, {}, nullptr, std::forward<Token>(token));
+    }
+    template <completion_token_of<file_info> Token>
+    auto upload_bytes(std::string_view bytes, std::string_view mime_type, Token&& token)
+    {
+        return start_upload(detail::upload_job::kind::bytes, std::string(bytes), std::string(mime_type), {}, nullptr,
+                            std::forward<Token>(token));
+    }
 
     /// Has the Files API fetch a remote file (`POST /api/v1/files/upload/url`).
     /// Errors as upload_file, plus files_errc::url_download_failed.
@@ -301,6 +343,11 @@ public:
     auto upload_url(std::string_view url, const upload_options& opts, diagnostics& diag, Token&& token = {})
     {
         return start_upload(detail::upload_job::kind::url, std::string(url), {}, opts, &diag, std::forward<Token>(token));
+    }
+    template <completion_token_of<file_info> Token>
+    auto upload_url(std::string_view url, Token&& token)
+    {
+        return start_upload(detail::upload_job::kind::url, std::string(url), {}, {}, nullptr, std::forward<Token>(token));
     }
 
     /// One page of the key's uploaded files (`GET /api/v1/files/list`).
@@ -321,6 +368,11 @@ public:
         return start_files_read<file_list>(&diag, std::forward<Token>(token), [page, page_size](auto core, auto origin) {
             return detail::list_files_op(std::move(core), std::move(origin), page, page_size);
         });
+    }
+    template <completion_token_of<file_list> Token>
+    auto list_files(Token&& token)
+    {
+        return list_files(1, 20, std::forward<Token>(token));
     }
 
     /// The key's file quota (`GET /api/v1/files/quota`).
@@ -390,6 +442,11 @@ public:
     {
         return start_download(url, path, opts, &diag, std::forward<Token>(token));
     }
+    template <completion_token_of<download_result> Token>
+    auto download(std::string_view url, const std::filesystem::path& path, Token&& token)
+    {
+        return start_download(url, path, {}, nullptr, std::forward<Token>(token));
+    }
 
     /// Downloads every result of a finished task into `directory` (created if
     /// missing), one after the other, as `<task id>-<index><ext>` (the
@@ -411,6 +468,11 @@ public:
                           diagnostics& diag, Token&& token = {})
     {
         return start_download_results(t, directory, opts, &diag, std::forward<Token>(token));
+    }
+    template <completion_token_of<std::vector<download_result>> Token>
+    auto download_results(const task& t, const std::filesystem::path& directory, Token&& token)
+    {
+        return start_download_results(t, directory, {}, nullptr, std::forward<Token>(token));
     }
 
     /// Connections opened so far (each one a TCP connect and, for https, a

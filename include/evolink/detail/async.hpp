@@ -219,6 +219,22 @@ with_diagnostics_t<std::decay_t<Token>> with_diagnostics(Token&& token)
     return {std::forward<Token>(token)};
 }
 
+namespace detail {
+template <class Token>
+inline constexpr bool is_with_diagnostics = false;
+template <class Inner>
+inline constexpr bool is_with_diagnostics<with_diagnostics_t<Inner>> = true;
+} // namespace detail
+
+/// A completion token for an operation that completes with (error_code, T):
+/// what selects the overloads that take the token right after the required
+/// arguments, e.g. `client.download(url, path, asio::deferred)`.
+template <class Token, class T>
+concept completion_token_of =
+    completion_token_not_diagnostics<Token> &&
+    (detail::is_with_diagnostics<std::decay_t<Token>> ||
+     boost::asio::completion_token_for<Token, void(error_code, T)>);
+
 /// The default completion token of every operation: `co_await op(...)` in an
 /// asio::awaitable returns the value or throws evolink::error (with its
 /// diagnostics), and operations compose with awaitable_operators (`&&`, `||`).
