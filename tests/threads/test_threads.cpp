@@ -832,7 +832,7 @@ TEST_CASE("one client, server and receiver used at once from plain threads and c
     CHECK(r.stopped);
 }
 
-TEST_CASE("threads, test 1: every operation completed exactly once, with the right result")
+TEST_CASE("threads test 1: every operation completed exactly once, with the right result")
 {
     const auto& r = test1();
     for (auto& f : r.flows) {
@@ -890,7 +890,7 @@ TEST_CASE("threads, test 1: every operation completed exactly once, with the rig
     }
 }
 
-TEST_CASE("threads, test 1: the server saw exactly what the flows sent")
+TEST_CASE("threads test 1: the server saw exactly what the flows sent")
 {
     const auto& r = test1();
     // One task per creation, each created once.
@@ -920,7 +920,7 @@ TEST_CASE("threads, test 1: the server saw exactly what the flows sent")
         if (f->k == kind::get4 || f->k == kind::wait_task || f->k == kind::wait_id) CHECK(reads[id] == 4);
 }
 
-TEST_CASE("threads, test 1: the receiver handed every callback to its wait once")
+TEST_CASE("threads test 1: the receiver handed every callback to its wait once")
 {
     // Duplicates and bad requests counted, the undelivered waits cancelled.
     const auto& r = test1();
