@@ -4,7 +4,7 @@
 // retry or the next read) with each cancellation type; the checks are what
 // it completed with and what the fake server saw. The base URL names the
 // host (`localhost`), so the resolver runs; a test seam makes it hang.
-#include "../integration/support.hpp"
+#include "../support/fixture.hpp"
 
 #include <evolink/testing/resolve_delay.hpp>
 
@@ -43,23 +43,6 @@ struct context {
     asio::cancellation_slot slot;
     auto token() { return asio::bind_cancellation_slot(slot, asio::as_tuple(asio::use_awaitable)); }
 };
-
-std::string make_png()
-{
-    std::string png("\x89PNG\r\n\x1a\n", 8);
-    std::string ihdr("\0\0\0\x0dIHDR\0\0\x01\x90\0\0\x01\x90\x08\x02\0\0\0\0\0\0\0", 25);
-    std::string idat("\0\0\0\x04IDAT\x01\x02\x03\x04\0\0\0\0", 16);
-    std::string iend("\0\0\0\0IEND\0\0\0\0", 12);
-    return png + ihdr + idat + iend;
-}
-
-evolink::wait_options fast_wait()
-{
-    evolink::wait_options o;
-    o.poll = evolink::poll_policy{std::chrono::milliseconds(10), std::chrono::milliseconds(10),
-                                  std::chrono::milliseconds(10), 1.0, 0.0, false};
-    return o;
-}
 
 // The operations, as coroutines taking references only (g++ 12).
 asio::awaitable<seen> op_submit(context& c)
@@ -114,7 +97,7 @@ asio::awaitable<seen> op_video(context& c)
 }
 asio::awaitable<seen> op_upload(context& c)
 {
-    auto png = make_png();
+    auto png = make_png(400, 400);
     seen s;
     evolink::upload_options opts;
     auto [ec, f] = co_await c.client.upload_bytes(png, "image/png", opts, s.diag, c.token());
@@ -170,29 +153,6 @@ const std::vector<operation>& operations()
     };
     return ops;
 }
-
-/// A fresh empty folder, removed at the end.
-struct temp_dir {
-    fs::path path;
-    temp_dir()
-    {
-        std::random_device rd;
-        path = fs::temp_directory_path() / ("evolink-cancel-test-" + std::to_string(rd()) + std::to_string(rd()));
-        fs::create_directories(path);
-    }
-    ~temp_dir()
-    {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-    std::size_t files() const
-    {
-        std::size_t n = 0;
-        for (auto& e : fs::recursive_directory_iterator(path))
-            n += e.is_regular_file();
-        return n;
-    }
-};
 
 /// Runs `op` and emits `type` on its slot once `ready()` (polled every
 /// millisecond on the test's executor, which is the handler's).
@@ -305,9 +265,8 @@ struct stalling_server {
     bool got_bytes = false;
 };
 
-evolink::client_options localhost_options(const fake_server& server, unsigned short port)
+evolink::client_options localhost_options(evolink::client_options o, unsigned short port)
 {
-    auto o = server.client_options();
     o.base_url = o.files_base_url = "https://localhost:" + std::to_string(port);
     return o;
 }
@@ -332,7 +291,7 @@ TEST_CASE("a cancel before anything is written ends every operation at once, wha
                 auto port = ph == phase::resolve  ? server.port()
                             : ph == phase::connect ? full.acceptor.local_endpoint().port()
                                                    : silent.acceptor.local_endpoint().port();
-                auto o = localhost_options(server, port);
+                auto o = localhost_options(server.client_options(), port);
                 bool connecting = false; // logged just before the TCP connect starts
                 o.logger.min_level = evolink::log_level::debug;
                 o.logger.sink = [&](evolink::log_level, std::string_view m) {
@@ -363,51 +322,49 @@ TEST_CASE("a cancel before anything is written ends every operation at once, wha
 
 TEST_CASE("connect_timeout covers resolving the host name")
 {
-    env_guard env;
     evolink::testing::resolve_delay_guard hang(std::chrono::hours(1));
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    auto o = localhost_options(server, server.port());
-    o.connect_timeout = std::chrono::milliseconds(100);
-    evolink::client client(io.get_executor(), no_retry(o));
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx([](evolink::client_options o, const fake_server& server) {
+        o = localhost_options(o, server.port());
+        o.connect_timeout = std::chrono::milliseconds(100);
+        return no_retry(o);
+    });
+    fx.run([&]() -> asio::awaitable<void> {
         evolink::diagnostics d;
-        auto [ec, t] = co_await client.get_task("task-unified-1756817821-4x3rx6ny", d, asio::as_tuple(asio::use_awaitable));
+        auto [ec, t] = co_await fx.client.get_task("task-unified-1756817821-4x3rx6ny", d, asio::as_tuple(asio::use_awaitable));
         CHECK(ec == evolink::errc::timeout);
-        CHECK(d.message == "connecting to https://localhost:" + std::to_string(server.port()) +
+        CHECK(d.message == "connecting to https://localhost:" + std::to_string(fx.server.port()) +
                                ": timed out after 100 ms while resolving the host");
-        CHECK(server.requests().empty());
+        CHECK(fx.server.requests().empty());
     });
 }
 
 TEST_CASE("waiting for a pooled connection is bounded by request_timeout and ends on every cancellation type")
 {
-    env_guard env;
     for (int round = 0; round < 4; ++round) {
         // round 0: the bound; rounds 1-3: each cancellation type.
         INFO("round " << round);
         evolink::testing::resolve_delay_guard hang(std::chrono::hours(1));
-        asio::io_context io;
-        fake_server server(io.get_executor());
-        auto o = localhost_options(server, server.port());
-        o.max_connections_per_host = 1;
-        o.connect_timeout = std::chrono::seconds(50); // the first connect outlives the second's wait
-        if (round == 0) o.request_timeout = std::chrono::milliseconds(100);
-        evolink::client client(io.get_executor(), no_retry(o));
+        fixture fx([round](evolink::client_options o, const fake_server& server) {
+            o = localhost_options(o, server.port());
+            o.max_connections_per_host = 1;
+            o.connect_timeout = std::chrono::seconds(50); // the first connect outlives the second's wait
+            if (round == 0) o.request_timeout = std::chrono::milliseconds(100);
+            return no_retry(o);
+        });
         temp_dir dir;
-        run_test(io, server, [&]() -> asio::awaitable<void> {
+        fx.run([&]() -> asio::awaitable<void> {
             // The first read holds the only slot, resolving for ever.
             asio::cancellation_signal first;
             bool first_done = false;
-            client.get_task("task-unified-1756817821-4x3rx6ny",
+            fx.client.get_task("task-unified-1756817821-4x3rx6ny",
                             asio::bind_cancellation_slot(first.slot(), [&](evolink::error_code ec, evolink::task) {
                                 CHECK(ec == asio::error::operation_aborted);
                                 first_done = true;
                             }));
-            context c{client, "https://localhost:" + std::to_string(server.port()), dir.path, {}};
+            context c{fx.client, "https://localhost:" + std::to_string(fx.server.port()), dir.path, {}};
             seen s;
             if (round == 0) {
-                auto [ec, t] = co_await client.get_task("task-unified-1756817821-4x3rx6ny", s.diag,
+                auto [ec, t] = co_await fx.client.get_task("task-unified-1756817821-4x3rx6ny", s.diag,
                                                         asio::as_tuple(asio::use_awaitable));
                 s.ec = ec;
                 CHECK(s.ec == evolink::errc::timeout);
@@ -420,24 +377,24 @@ TEST_CASE("waiting for a pooled connection is bounded by request_timeout and end
                 CHECK(contains(s.diag.message, "cancelled while waiting for a free connection to " + c.base));
             }
             first.emit(ct::terminal);
-            asio::steady_timer t(io);
+            asio::steady_timer t(fx.io);
             while (!first_done) {
                 t.expires_after(std::chrono::milliseconds(1));
                 co_await t.async_wait(asio::use_awaitable);
             }
-            CHECK(server.requests().empty());
+            CHECK(fx.server.requests().empty());
         });
     }
 }
 
 TEST_CASE("a cancel while the answer is awaited: reads stop at once, creations by the type's meaning")
 {
-    env_guard env;
     for (auto& op : operations())
         for (auto type : every_type) {
             INFO(op.name << ", waiting for the answer, " << type_name(type));
-            asio::io_context io;
-            fake_server server(io.get_executor());
+            fixture fx([](evolink::client_options o, const fake_server& server) {
+                return no_retry(localhost_options(o, server.port()));
+            });
             // The answer comes late; a creation is done by then (process).
             evolink::testing::canned_response slow;
             slow.method = op.method;
@@ -446,16 +403,15 @@ TEST_CASE("a cancel while the answer is awaited: reads stop at once, creations b
             slow.process = true;
             // (partial and total wait for a creation's answer: not too late)
             slow.delay = op.creation ? std::chrono::milliseconds(3000) : std::chrono::milliseconds(30'000);
-            server.inject(slow);
-            evolink::client client(io.get_executor(), no_retry(localhost_options(server, server.port())));
+            fx.server.inject(slow);
             temp_dir dir;
-            context c{client, "https://localhost:" + std::to_string(server.port()), dir.path, {}};
-            run_test(io, server, [&]() -> asio::awaitable<void> {
-                auto arrived = [&] { return server.count(op.method, op.path) > 0; };
+            context c{fx.client, "https://localhost:" + std::to_string(fx.server.port()), dir.path, {}};
+            fx.run([&]() -> asio::awaitable<void> {
+                auto arrived = [&] { return fx.server.count(op.method, op.path) > 0; };
                 auto s = co_await run_cancelled(c, op, type, arrived);
                 INFO(s.diag.message);
-                auto created = server.tasks_created() + server.files().size();
-                CHECK(server.count(op.method, op.path) == 1);
+                auto created = fx.server.tasks_created() + fx.server.files().size();
+                CHECK(fx.server.count(op.method, op.path) == 1);
                 CHECK(dir.files() == 0);
                 if (!op.creation) {
                     CHECK(s.ec == asio::error::operation_aborted);
@@ -472,7 +428,7 @@ TEST_CASE("a cancel while the answer is awaited: reads stop at once, creations b
                     CHECK(s.ec == asio::error::operation_aborted);
                     CHECK((contains(s.diag.message, "cancelled after the request was written") ||
                            contains(s.diag.message, "cancelled after the upload was written")));
-                    auto named = op.path.starts_with("/api/") ? server.files().begin()->first : s.diag.task_id;
+                    auto named = op.path.starts_with("/api/") ? fx.server.files().begin()->first : s.diag.task_id;
                     CHECK(!named.empty());
                     CHECK(contains(s.diag.message, named));
                 } else {
@@ -486,12 +442,18 @@ TEST_CASE("a cancel while the answer is awaited: reads stop at once, creations b
 
 TEST_CASE("a cancel while sleeping before a retry or the next read ends every operation at once")
 {
-    env_guard env;
     for (auto& op : operations())
         for (auto type : every_type) {
             INFO(op.name << ", sleeping, " << type_name(type));
-            asio::io_context io;
-            fake_server server(io.get_executor());
+            bool warned = false;
+            fixture fx([&warned](evolink::client_options o, const fake_server& server) {
+                o = localhost_options(o, server.port());
+                o.retry.initial_backoff = o.retry.max_backoff = std::chrono::seconds(30);
+                o.logger.sink = [&warned](evolink::log_level l, std::string_view) {
+                    warned |= l == evolink::log_level::warning;
+                };
+                return o;
+            });
             // A refusal that is retried (or, for wait, polled again) after a long pause.
             evolink::testing::canned_response busy;
             busy.method = op.method;
@@ -499,21 +461,16 @@ TEST_CASE("a cancel while sleeping before a retry or the next read ends every op
             busy.status = 429;
             busy.body = R"({"error":{"code":"rate_limit_exceeded","message":"slow down"}})";
             busy.times = 10;
-            server.inject(busy);
-            auto o = localhost_options(server, server.port());
-            o.retry.initial_backoff = o.retry.max_backoff = std::chrono::seconds(30);
-            bool warned = false;
-            o.logger.sink = [&](evolink::log_level l, std::string_view) { warned |= l == evolink::log_level::warning; };
-            evolink::client client(io.get_executor(), o);
+            fx.server.inject(busy);
             temp_dir dir;
-            context c{client, "https://localhost:" + std::to_string(server.port()), dir.path, {}};
-            run_test(io, server, [&]() -> asio::awaitable<void> {
+            context c{fx.client, "https://localhost:" + std::to_string(fx.server.port()), dir.path, {}};
+            fx.run([&]() -> asio::awaitable<void> {
                 // The warning is logged just before the sleep, on the client's strand.
                 auto s = co_await run_cancelled(c, op, type, [&] { return warned; });
                 INFO(s.diag.message);
                 CHECK(s.ec == asio::error::operation_aborted);
-                CHECK(server.count(op.method, op.path) == 1);
-                CHECK(server.tasks_created() + server.files().size() == 0);
+                CHECK(fx.server.count(op.method, op.path) == 1);
+                CHECK(fx.server.tasks_created() + fx.server.files().size() == 0);
                 CHECK(dir.files() == 0);
             });
         }
@@ -529,7 +486,7 @@ TEST_CASE("a cancel while an upload is being written: terminal stops it, partial
         fo.certificates = evolink::testing::test_certificates::generate();
         fake_server server(io.get_executor(), fo);
         stalling_server stall(io, *fo.certificates);
-        auto o = no_retry(localhost_options(server, stall.acceptor.local_endpoint().port()));
+        auto o = no_retry(localhost_options(server.client_options(), stall.acceptor.local_endpoint().port()));
         // What ends a write that never finishes; long enough for the cancel to land first on a busy machine.
         o.request_timeout = std::chrono::milliseconds(2000);
         evolink::client client(io.get_executor(), o);
@@ -537,7 +494,7 @@ TEST_CASE("a cancel while an upload is being written: terminal stops it, partial
         auto big = dir.path / "big.png";
         {
             std::ofstream f(big, std::ios::binary);
-            auto png = make_png();
+            auto png = make_png(400, 400);
             f << png << std::string(48 * 1024 * 1024, 'x'); // far more than the socket buffers hold
         }
         run_test(io, server, [&]() -> asio::awaitable<void> {

@@ -2,7 +2,7 @@
 // the caller's is reported as such, with the task id; a bad 206 is never a
 // committed file), and secrets stay out of messages and logs (signed result
 // URLs, TLS left unverified by a caller-built context, ids the server sends).
-#include "../integration/support.hpp"
+#include "../support/fixture.hpp"
 
 #include <boost/asio/ssl/context.hpp>
 
@@ -20,49 +20,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-evolink::poll_policy fast() { return {10ms, 10ms, 10ms, 1.0, 0.0, false}; }
-
-evolink::text_to_image image_req()
-{
-    evolink::text_to_image r;
-    r.prompt = "a red fox in snow";
-    return r;
-}
-
-/// A fresh empty folder, removed at the end.
-struct temp_dir {
-    fs::path path;
-    temp_dir()
-    {
-        std::random_device rd;
-        path = fs::temp_directory_path() / ("evolink-errors-test-" + std::to_string(rd()) + std::to_string(rd()));
-        fs::create_directories(path);
-    }
-    ~temp_dir()
-    {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-    std::size_t entries() const { return static_cast<std::size_t>(std::distance(fs::directory_iterator(path), {})); }
-};
-
-/// Every line the client logs (debug and up).
-struct log_lines {
-    std::shared_ptr<std::vector<std::string>> lines = std::make_shared<std::vector<std::string>>();
-    evolink::logger logger() const
-    {
-        evolink::logger l;
-        l.min_level = evolink::log_level::debug;
-        l.sink = [lines = lines](evolink::log_level, std::string_view m) { lines->emplace_back(m); };
-        return l;
-    }
-    bool any_contains(const std::string& s) const
-    {
-        for (auto& l : *lines)
-            if (contains(l, s)) return true;
-        return false;
-    }
-};
+evolink::text_to_image image_req() { return image_request("a red fox in snow"); }
 
 /// Every request target the server saw.
 bool any_target_contains(const fake_server& server, const std::string& s)
@@ -84,51 +42,38 @@ canned_response result_answer(unsigned status, std::string body, std::string con
     return r;
 }
 
-asio::awaitable<evolink::task> finished_image(evolink::client& client)
-{
-    evolink::wait_options o;
-    o.poll = fast();
-    co_return co_await client.image(image_req(), o);
-}
-
 } // namespace
 
 TEST_CASE("on_submitted that throws: handler_threw with the created task's id; no wait, no second creation")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
         evolink::wait_options o;
-        o.poll = fast();
+        o.poll = fast_poll();
         o.on_submitted = [](const evolink::task&) { throw std::runtime_error("database is down"); };
         evolink::diagnostics diag;
-        auto [ec, t] = co_await client.image(image_req(), o, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, t] = co_await fx.client.image(image_req(), o, diag, asio::as_tuple(asio::use_awaitable));
         CHECK(ec == errc::handler_threw);
         CHECK(contains(diag.message, "on_submitted threw: database is down"));
         REQUIRE(!t.id.empty());
         CHECK(diag.task_id == t.id); // the caller can wait for it instead of paying twice
-        CHECK(server.tasks_created() == 1);
-        CHECK(server.count("GET", "/v1/tasks/") == 0);
+        CHECK(fx.server.tasks_created() == 1);
+        CHECK(fx.server.count("GET", "/v1/tasks/") == 0);
     });
 }
 
 TEST_CASE("on_progress that throws ends the wait with handler_threw and the task id")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
         evolink::wait_options o;
-        o.poll = fast();
+        o.poll = fast_poll();
         o.on_progress = [](const evolink::task& t) {
             if (t.status == evolink::task_status::processing) throw std::runtime_error("ui gone");
         };
-        auto t = co_await client.submit(image_req());
+        auto t = co_await fx.client.submit(image_req());
         evolink::diagnostics diag;
-        auto [ec, last] = co_await client.wait(t.id, o, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, last] = co_await fx.client.wait(t.id, o, diag, asio::as_tuple(asio::use_awaitable));
         CHECK(ec == errc::handler_threw);
         CHECK(contains(diag.message, "on_progress threw: ui gone"));
         CHECK(diag.task_id == t.id);
@@ -138,23 +83,20 @@ TEST_CASE("on_progress that throws ends the wait with handler_threw and the task
 
 TEST_CASE("resume reports a wait whose on_progress threw as an error, not as done")
 {
-    env_guard env;
     temp_dir dir;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
+    fixture fx;
     evolink::file_journal journal((dir.path / "journal").string());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
-        auto a = co_await client.submit(image_req());
-        auto b = co_await client.submit(image_req());
+    fx.run([&]() -> asio::awaitable<void> {
+        auto a = co_await fx.client.submit(image_req());
+        auto b = co_await fx.client.submit(image_req());
         journal.add({a.id, "m", "image", 1});
         journal.add({b.id, "m", "image", 2});
         evolink::wait_options o;
-        o.poll = fast();
+        o.poll = fast_poll();
         o.on_progress = [bad = b.id](const evolink::task& t) {
             if (t.id == bad) throw std::runtime_error("no room for " + t.id);
         };
-        auto resumed = co_await client.resume(journal, o);
+        auto resumed = co_await fx.client.resume(journal, o);
         REQUIRE(resumed.size() == 2);
         CHECK(resumed[0].task_id == a.id);
         CHECK(!resumed[0].ec);
@@ -170,20 +112,18 @@ TEST_CASE("resume reports a wait whose on_progress threw as an error, not as don
 
 TEST_CASE("a logger sink that throws does not fail the operation")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    auto opts = server.client_options();
     int calls = 0;
-    opts.logger.min_level = evolink::log_level::debug;
-    opts.logger.sink = [&calls](evolink::log_level, std::string_view) {
-        ++calls;
-        throw std::runtime_error("disk full");
-    };
-    evolink::client client(io.get_executor(), opts);
-    run_test(io, server, [&]() -> asio::awaitable<void> {
-        auto t = co_await client.submit(image_req());
-        auto again = co_await client.get_task(t.id);
+    fixture fx([&calls](evolink::client_options opts) {
+        opts.logger.min_level = evolink::log_level::debug;
+        opts.logger.sink = [&calls](evolink::log_level, std::string_view) {
+            ++calls;
+            throw std::runtime_error("disk full");
+        };
+        return opts;
+    });
+    fx.run([&]() -> asio::awaitable<void> {
+        auto t = co_await fx.client.submit(image_req());
+        auto again = co_await fx.client.get_task(t.id);
         CHECK(again.id == t.id);
         CHECK(calls > 0);
     });
@@ -191,19 +131,16 @@ TEST_CASE("a logger sink that throws does not fail the operation")
 
 TEST_CASE("a download whose on_progress throws: handler_threw, no file left")
 {
-    env_guard env;
     temp_dir dir;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
-        auto t = co_await finished_image(client);
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
+        auto t = co_await finished_image(fx.client, "a red fox in snow");
         evolink::download_options dl;
         dl.on_progress = [](const evolink::download_progress& p) {
             if (p.received > 0) throw std::runtime_error("progress bar broke");
         };
         evolink::diagnostics diag;
-        auto [ec, r] = co_await client.download(t.results[0], dir.path / "x.png", dl, diag,
+        auto [ec, r] = co_await fx.client.download(t.results[0], dir.path / "x.png", dl, diag,
                                                 asio::as_tuple(asio::use_awaitable));
         CHECK(ec == errc::handler_threw);
         CHECK(contains(diag.message, "on_progress threw: progress bar broke"));
@@ -213,39 +150,32 @@ TEST_CASE("a download whose on_progress throws: handler_threw, no file left")
 
 TEST_CASE("a 206 to a request without Range, or starting elsewhere than asked, is a protocol error; nothing is kept")
 {
-    env_guard env;
     temp_dir dir;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    auto opts = server.client_options();
-    opts.retry.initial_backoff = 1ms;
-    opts.retry.max_backoff = 1ms;
-    evolink::client client(io.get_executor(), opts);
-    run_test(io, server, [&]() -> asio::awaitable<void> {
-        auto t = co_await finished_image(client);
+    fixture fx([](evolink::client_options opts) {
+        opts.retry.initial_backoff = 1ms;
+        opts.retry.max_backoff = 1ms;
+        return opts;
+    });
+    fx.run([&]() -> asio::awaitable<void> {
+        auto t = co_await finished_image(fx.client, "a red fox in snow");
         auto url = t.results[0];
 
         // No Range sent, yet a 206: the body is a piece, not the file.
-        server.inject(result_answer(206, "abc", "bytes 100-102/1000"));
+        fx.server.inject(result_answer(206, "abc", "bytes 100-102/1000"));
         evolink::diagnostics diag;
-        auto [ec, r] = co_await client.download(url, dir.path / "a.png", {}, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, r] = co_await fx.client.download(url, dir.path / "a.png", {}, diag, asio::as_tuple(asio::use_awaitable));
         CHECK(ec == errc::protocol_error);
         CHECK(contains(diag.message, "without Range"));
         CHECK(dir.entries() == 0);
 
         // A cut transfer resumed with Range bytes=N-, answered from byte 0.
-        canned_response cut;
-        cut.method = "GET";
-        cut.path_prefix = "/results/";
-        cut.status = 0;
-        cut.process = true;
-        cut.kind = evolink::testing::fault::cut_body;
-        server.inject(cut);
-        server.inject(result_answer(206, "abc", "bytes 0-2/" + std::to_string(server.result_content(url).size())));
-        auto [ec2, r2] = co_await client.download(url, dir.path / "b.png", {}, diag, asio::as_tuple(asio::use_awaitable));
+        auto cut = result_fault(evolink::testing::fault::cut_body);
+        fx.server.inject(cut);
+        fx.server.inject(result_answer(206, "abc", "bytes 0-2/" + std::to_string(fx.server.result_content(url).size())));
+        auto [ec2, r2] = co_await fx.client.download(url, dir.path / "b.png", {}, diag, asio::as_tuple(asio::use_awaitable));
         CHECK(ec2 == errc::protocol_error);
         CHECK(contains(diag.message, "Content-Range \"bytes 0-2/"));
-        auto seen = server.requests();
+        auto seen = fx.server.requests();
         REQUIRE(seen.back().headers.count("range") == 1);
         CHECK(seen.back().headers["range"] != "bytes=0-");
         CHECK(dir.entries() == 0);
@@ -254,52 +184,45 @@ TEST_CASE("a 206 to a request without Range, or starting elsewhere than asked, i
 
 TEST_CASE("the query of a signed result URL appears in no error message and no log line")
 {
-    env_guard env;
     temp_dir dir;
-    asio::io_context io;
     evolink::testing::fake_server_options so;
     so.result_ranges = false; // a cut starts again from zero: two cuts use up two attempts
-    fake_server server(io.get_executor(), so);
-    log_lines logs;
-    auto opts = server.client_options();
-    opts.logger = logs.logger();
-    opts.retry.initial_backoff = 1ms;
-    opts.retry.max_backoff = 1ms;
-    opts.retry.max_attempts = 2;
-    evolink::client client(io.get_executor(), opts);
-    run_test(io, server, [&]() -> asio::awaitable<void> {
-        auto t = co_await finished_image(client);
+    log_capture logs;
+    fixture fx(so, [&](evolink::client_options opts) {
+        opts.logger = logs.logger();
+        opts.retry.initial_backoff = 1ms;
+        opts.retry.max_backoff = 1ms;
+        opts.retry.max_attempts = 2;
+        return opts;
+    });
+    fx.run([&]() -> asio::awaitable<void> {
+        auto t = co_await finished_image(fx.client, "a red fox in snow");
         auto signed_url = t.results[0] + "?X-Amz-Credential=AKIDEXAMPLE&X-Amz-Signature=secret123";
 
         // Cut twice (retried, then given up), then an expired link (404).
-        canned_response cut;
-        cut.method = "GET";
-        cut.path_prefix = "/results/";
-        cut.status = 0;
-        cut.process = true;
-        cut.kind = evolink::testing::fault::cut_body;
+        auto cut = result_fault(evolink::testing::fault::cut_body);
         cut.times = 2;
-        server.inject(cut);
+        fx.server.inject(cut);
         std::string what;
         try {
-            co_await client.download(signed_url, dir.path / "cut.png");
+            co_await fx.client.download(signed_url, dir.path / "cut.png");
         } catch (const evolink::error& e) {
             what = e.what();
         }
         CHECK(!what.empty());
         // An error page that echoes the signature (as S3's SignatureDoesNotMatch does).
-        server.inject(result_answer(404, "<Error><SignatureProvided>secret123</SignatureProvided></Error>", ""));
+        fx.server.inject(result_answer(404, "<Error><SignatureProvided>secret123</SignatureProvided></Error>", ""));
         evolink::diagnostics diag;
-        auto [ec, r] = co_await client.download(signed_url, dir.path / "gone.png", {}, diag,
+        auto [ec, r] = co_await fx.client.download(signed_url, dir.path / "gone.png", {}, diag,
                                                 asio::as_tuple(asio::use_awaitable));
         CHECK(ec == evolink::api_errc::not_found);
-        CHECK(any_target_contains(server, "X-Amz-Signature=secret123")); // it was sent...
+        CHECK(any_target_contains(fx.server, "X-Amz-Signature=secret123")); // it was sent...
         for (auto& text : {what, diag.message, diag.summary()}) {
             CHECK(!contains(text, "secret123")); // ...and never shown
             CHECK(!contains(text, "AKIDEXAMPLE"));
             CHECK(contains(text, "?\u2026"));
         }
-        auto ok = co_await client.download(signed_url, dir.path / "ok.png"); // logs "downloaded ..."
+        auto ok = co_await fx.client.download(signed_url, dir.path / "ok.png"); // logs "downloaded ..."
         CHECK(ok.bytes > 0);
         CHECK(!logs.lines->empty());
         CHECK(!logs.any_contains("secret123"));
@@ -314,7 +237,7 @@ TEST_CASE("a caller-built ssl::context left at verify_none is warned about")
     fake_server server(io.get_executor());
     auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
     ctx->set_verify_mode(asio::ssl::verify_none);
-    log_lines logs;
+    log_capture logs;
     auto opts = server.client_options();
     opts.tls.context = ctx;
     opts.logger = logs.logger();
@@ -324,7 +247,7 @@ TEST_CASE("a caller-built ssl::context left at verify_none is warned about")
         CHECK(logs.any_contains("tls_options::context"));
     }
     // A verifying context: no warning.
-    log_lines quiet;
+    log_capture quiet;
     opts.tls.context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
     opts.tls.context->set_verify_mode(asio::ssl::verify_peer);
     opts.logger = quiet.logger();
@@ -336,25 +259,22 @@ TEST_CASE("a caller-built ssl::context left at verify_none is warned about")
 
 TEST_CASE("a task id from the server that cannot be one is a bad response and never goes into a request")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), no_retry(server.client_options()));
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx(no_retry);
+    fx.run([&]() -> asio::awaitable<void> {
         canned_response bad;
         bad.method = "POST";
         bad.path_prefix = "/v1/";
         bad.status = 200;
         bad.body = R"({"id":"../files/x?y\"","object":"image.generation.task","status":"pending","progress":0})";
-        server.inject(bad);
+        fx.server.inject(bad);
         evolink::wait_options o;
-        o.poll = fast();
+        o.poll = fast_poll();
         evolink::diagnostics diag;
-        auto [ec, t] = co_await client.image(image_req(), o, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, t] = co_await fx.client.image(image_req(), o, diag, asio::as_tuple(asio::use_awaitable));
         CHECK(ec == errc::bad_response);
         CHECK(contains(diag.message, R"("../files/x?y\"")")); // quoted, escaped
-        CHECK(server.count("GET", "/") == 0);
-        CHECK(!any_target_contains(server, "files/x"));
+        CHECK(fx.server.count("GET", "/") == 0);
+        CHECK(!any_target_contains(fx.server, "files/x"));
     });
 }
 

@@ -2,7 +2,7 @@
 // descriptors it pauses instead of spinning and resumes by itself; beyond
 // max_connections it resets new connections at once; oversized headers and
 // bodies, and idle kept-alive connections, are cut off.
-#include "../integration/support.hpp"
+#include "../support/fixture.hpp"
 
 #include <sys/resource.h>
 #include <time.h>
@@ -44,21 +44,9 @@ double process_cpu_seconds()
     return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
-evolink::text_to_image image_req()
-{
-    evolink::text_to_image r;
-    r.prompt = "a lighthouse";
-    return r;
-}
-
 tcp::endpoint endpoint_of(const evolink::callback_receiver& receiver)
 {
     return {asio::ip::make_address("127.0.0.1"), receiver.port()};
-}
-
-std::string path_of(const std::string& url)
-{
-    return url.substr(url.find('/', url.find("//") + 2));
 }
 
 std::string callback_request(const evolink::callback_receiver& receiver, const std::string& task_id, bool close = true)
@@ -104,26 +92,23 @@ asio::awaitable<read_result> connect_send_read(const evolink::callback_receiver&
 
 TEST_CASE("out of descriptors, the listener pauses instead of spinning, then accepts callbacks again")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::callback_receiver receiver(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx;
+    evolink::callback_receiver receiver(fx.io.get_executor());
+    fx.run([&]() -> asio::awaitable<void> {
         nofile_limit limit;
         {
             // Connections waiting in the backlog, then a limit that leaves the
             // listener no descriptor to accept them with: every accept fails
             // with EMFILE while the connections stay queued.
             std::list<tcp::socket> clients;
-            for (int i = 0; i < 8; ++i) clients.emplace_back(io).connect(endpoint_of(receiver));
+            for (int i = 0; i < 8; ++i) clients.emplace_back(fx.io).connect(endpoint_of(receiver));
             int lowest_free = ::dup(clients.front().native_handle());
             REQUIRE(lowest_free >= 0);
             ::close(lowest_free);
             limit.lower_to(static_cast<rlim_t>(lowest_free));
 
             auto cpu_before = process_cpu_seconds();
-            asio::steady_timer two_seconds(io, 2s);
+            asio::steady_timer two_seconds(fx.io, 2s);
             co_await two_seconds.async_wait(asio::use_awaitable);
             auto cpu = process_cpu_seconds() - cpu_before;
             INFO("CPU time over 2 s out of descriptors: " << cpu << " s, accept errors: " << receiver.accept_errors());
@@ -135,34 +120,32 @@ TEST_CASE("out of descriptors, the listener pauses instead of spinning, then acc
         }
         limit.restore(); // the clients are closed: descriptors are free again
 
-        server.push_script({.progress = {50}, .step_interval = 20ms});
+        fx.server.push_script({.progress = {50}, .step_interval = 20ms});
         evolink::wait_options o;
-        o.poll = {5s, 5s, 5s, 1.0, 0.0, false}; // slowed 4x: no poll before 20 s
+        o.poll = poll_every(5s); // slowed 4x: no poll before 20 s
         o.callbacks = &receiver;
-        auto req = image_req();
-        auto t = co_await client.image(req, o);
+        auto req = image_request("a lighthouse");
+        auto t = co_await fx.client.image(req, o);
         CHECK(t.status == task_status::completed);
         CHECK(receiver.accepted() == 1);                 // the callback got through
-        CHECK(server.count("GET", "/v1/tasks/") == 1);   // only the confirmation: no poll ended the wait
+        CHECK(fx.server.count("GET", "/v1/tasks/") == 1);   // only the confirmation: no poll ended the wait
         receiver.stop();
     });
 }
 
 TEST_CASE("beyond max_connections, new connections are reset at once; freed slots serve callbacks again")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
+    fixture fx;
     evolink::callback_receiver_options ro;
     ro.max_connections = 4;
-    evolink::callback_receiver receiver(io.get_executor(), ro);
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    evolink::callback_receiver receiver(fx.io.get_executor(), ro);
+    fx.run([&]() -> asio::awaitable<void> {
         // Blocking connects: the kernel completes them on loopback, so all ten
         // are queued before the listener accepts any.
         std::list<tcp::socket> idle;
-        for (int i = 0; i < 10; ++i) idle.emplace_back(io).connect(endpoint_of(receiver));
+        for (int i = 0; i < 10; ++i) idle.emplace_back(fx.io).connect(endpoint_of(receiver));
         // Let the listener accept all ten (bounded: it fails below if it never does).
-        asio::steady_timer pause(io);
+        asio::steady_timer pause(fx.io);
         for (int i = 0; i < 1000 && receiver.connections_rejected() < 6; ++i) {
             pause.expires_after(5ms);
             co_await pause.async_wait(asio::use_awaitable);
@@ -193,15 +176,13 @@ TEST_CASE("beyond max_connections, new connections are reset at once; freed slot
 
 TEST_CASE("oversized headers get 431, oversized bodies 413, idle kept-alive connections are closed")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
+    fixture fx;
     evolink::callback_receiver_options ro;
     ro.max_header = 1024;
     ro.max_body = 1000;
     ro.read_timeout = 200ms;
-    evolink::callback_receiver receiver(io.get_executor(), ro);
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    evolink::callback_receiver receiver(fx.io.get_executor(), ro);
+    fx.run([&]() -> asio::awaitable<void> {
         auto path = path_of(receiver.callback_url());
         auto big_header = "POST " + path + " HTTP/1.1\r\nHost: a\r\nX-Pad: " + std::string(2000, 'h') +
                           "\r\nContent-Length: 2\r\n\r\n{}";

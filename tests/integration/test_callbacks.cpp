@@ -1,6 +1,6 @@
 // Callbacks: the receiver over real sockets (plain and TLS), the fake server
 // delivering like EvoLink, and the race between a callback and polling.
-#include "support.hpp"
+#include "../support/fixture.hpp"
 
 #include <boost/json.hpp>
 
@@ -32,21 +32,8 @@ task_script timed(std::chrono::milliseconds step = 20ms)
     return s;
 }
 
-evolink::poll_policy slow_poll() { return {5s, 5s, 5s, 1.0, 0.0, false}; }
-evolink::poll_policy fast_poll() { return {10ms, 10ms, 10ms, 1.0, 0.0, false}; }
-
-evolink::text_to_image image_req()
-{
-    evolink::text_to_image r;
-    r.prompt = "a lighthouse";
-    return r;
-}
-
-std::string path_of(const std::string& url)
-{
-    auto pos = url.find('/', url.find("//") + 2);
-    return url.substr(pos);
-}
+evolink::poll_policy slow_poll() { return poll_every(5s); }
+evolink::text_to_image image_req() { return image_request("a lighthouse"); }
 
 /// Runs a shell command on another thread while the io_context keeps running.
 asio::awaitable<int> run_command(std::string cmd)
@@ -66,35 +53,26 @@ asio::awaitable<int> run_command(std::string cmd)
     co_return rc.load();
 }
 
-std::string read_file(const std::string& path)
-{
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 } // namespace
 
 TEST_CASE("a callback ends the wait long before polling would, confirmed by one GET")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor(), quick_callbacks());
-    evolink::callback_receiver receiver(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
-        server.push_script(timed());
+    fixture fx(quick_callbacks());
+    evolink::callback_receiver receiver(fx.io.get_executor());
+    fx.run([&]() -> asio::awaitable<void> {
+        fx.server.push_script(timed());
         evolink::wait_options o;
         o.poll = slow_poll(); // the first poll would come after 20 s (slowed 4x)
         o.callbacks = &receiver;
         auto start = std::chrono::steady_clock::now();
-        auto t = co_await client.image(image_req(), o);
+        auto t = co_await fx.client.image(image_req(), o);
         CHECK(std::chrono::steady_clock::now() - start < 3s);
         CHECK(t.status == task_status::completed);
-        CHECK(t.results.at(0).starts_with(server.base_url()));
+        CHECK(t.results.at(0).starts_with(fx.server.base_url()));
         CHECK(receiver.accepted() == 1);
-        CHECK(server.callbacks_delivered() == 1);
-        CHECK(server.count("GET", "/v1/tasks/") == 1); // the confirmation
-        auto create = server.requests().at(0);
+        CHECK(fx.server.callbacks_delivered() == 1);
+        CHECK(fx.server.count("GET", "/v1/tasks/") == 1); // the confirmation
+        auto create = fx.server.requests().at(0);
         CHECK(boost::json::parse(create.body).at("callback_url") == receiver.callback_url().c_str());
         receiver.stop();
     });
@@ -102,26 +80,23 @@ TEST_CASE("a callback ends the wait long before polling would, confirmed by one 
 
 TEST_CASE("an HTTPS receiver with the caller's certificate")
 {
-    env_guard env;
-    asio::io_context io;
     auto certs = evolink::testing::test_certificates::generate();
     auto so = quick_callbacks();
     so.callback_ca_pem = certs.ca_pem;
-    fake_server server(io.get_executor(), so);
+    fixture fx(so);
     auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
     ctx->use_certificate_chain(asio::buffer(certs.cert_pem));
     ctx->use_private_key(asio::buffer(certs.key_pem), asio::ssl::context::pem);
     evolink::callback_receiver_options ro;
     ro.tls = ctx;
-    evolink::callback_receiver receiver(io.get_executor(), ro);
+    evolink::callback_receiver receiver(fx.io.get_executor(), ro);
     REQUIRE(receiver.callback_url().starts_with("https://127.0.0.1:"));
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
-        server.push_script(timed());
+    fx.run([&]() -> asio::awaitable<void> {
+        fx.server.push_script(timed());
         evolink::wait_options o;
         o.poll = slow_poll();
         o.callbacks = &receiver;
-        auto t = co_await client.image(image_req(), o);
+        auto t = co_await fx.client.image(image_req(), o);
         CHECK(t.status == task_status::completed);
         CHECK(receiver.accepted() == 1);
         receiver.stop();
@@ -130,29 +105,26 @@ TEST_CASE("an HTTPS receiver with the caller's certificate")
 
 TEST_CASE("duplicate deliveries are answered 2xx but delivered once")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor(), quick_callbacks());
-    evolink::callback_receiver receiver(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx(quick_callbacks());
+    evolink::callback_receiver receiver(fx.io.get_executor());
+    fx.run([&]() -> asio::awaitable<void> {
         auto s = timed();
         s.callback_duplicates = 3;
-        server.push_script(s);
+        fx.server.push_script(s);
         evolink::wait_options o;
         o.poll = slow_poll();
         o.callbacks = &receiver;
-        auto t = co_await client.image(image_req(), o);
+        auto t = co_await fx.client.image(image_req(), o);
         CHECK(t.status == task_status::completed);
         // Let the duplicates arrive.
         asio::steady_timer pause(co_await asio::this_coro::executor);
-        for (int i = 0; i < 200 && server.callback_attempts() < 4; ++i) {
+        for (int i = 0; i < 200 && fx.server.callback_attempts() < 4; ++i) {
             pause.expires_after(5ms);
             co_await pause.async_wait(asio::use_awaitable);
         }
         pause.expires_after(50ms);
         co_await pause.async_wait(asio::use_awaitable);
-        CHECK(server.callback_attempts() == 4);
+        CHECK(fx.server.callback_attempts() == 4);
         CHECK(receiver.accepted() == 4);
         CHECK(receiver.duplicates() == 3);
         // Nothing was kept for a later waiter either: a new wait does not return at once.
@@ -167,33 +139,28 @@ TEST_CASE("duplicate deliveries are answered 2xx but delivered once")
 
 TEST_CASE("a callback that never comes: polling wins")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor(), quick_callbacks());
-    evolink::callback_receiver receiver(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx(quick_callbacks());
+    evolink::callback_receiver receiver(fx.io.get_executor());
+    fx.run([&]() -> asio::awaitable<void> {
         auto s = timed();
         s.callback_lost = true;
-        server.push_script(s);
+        fx.server.push_script(s);
         evolink::wait_options o;
         o.poll = fast_poll();
         o.callbacks = &receiver;
-        auto t = co_await client.image(image_req(), o);
+        auto t = co_await fx.client.image(image_req(), o);
         CHECK(t.status == task_status::completed);
         CHECK(receiver.accepted() == 0);
-        CHECK(server.callback_attempts() == 0);
+        CHECK(fx.server.callback_attempts() == 0);
         receiver.stop();
     });
 }
 
 TEST_CASE("a callback that arrives before anyone waits is kept")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::callback_receiver receiver(io.get_executor());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx;
+    evolink::callback_receiver receiver(fx.io.get_executor());
+    fx.run([&]() -> asio::awaitable<void> {
         auto body = R"({"id":"task-unified-1757169743-7cvnl5zw","status":"completed","progress":100,"results":["https://x/y.png"]})";
         auto r = receiver.handle("POST", path_of(receiver.callback_url()), body);
         CHECK(r.status == 200);
@@ -207,13 +174,11 @@ TEST_CASE("a callback that arrives before anyone waits is kept")
 
 TEST_CASE("bad callbacks are refused without detail and deliver nothing")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
+    fixture fx;
     evolink::callback_receiver_options ro;
     ro.max_body = 1000;
-    evolink::callback_receiver receiver(io.get_executor(), ro);
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    evolink::callback_receiver receiver(fx.io.get_executor(), ro);
+    fx.run([&]() -> asio::awaitable<void> {
         auto path = path_of(receiver.callback_url());
         std::string good = R"({"id":"task-unified-1-abcdefgh","status":"completed"})";
         std::string wrong_secret = path;
@@ -243,16 +208,14 @@ TEST_CASE("bad callbacks are refused without detail and deliver nothing")
 
 TEST_CASE("a forged callback that the confirming GET contradicts is ignored")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor(), quick_callbacks());
-    evolink::callback_receiver receiver(io.get_executor());
-    auto opts = server.client_options();
-    std::string log_text;
-    opts.logger.sink = [&](evolink::log_level, std::string_view m) { log_text += std::string(m) + "\n"; };
-    evolink::client client(io.get_executor(), opts);
-    run_test(io, server, [&]() -> asio::awaitable<void> {
-        server.push_script(timed(150ms)); // completes after ~300 ms
+    log_capture logs;
+    fixture fx(quick_callbacks(), [&](evolink::client_options opts) {
+        opts.logger = logs.logger(evolink::log_level::info);
+        return opts;
+    });
+    evolink::callback_receiver receiver(fx.io.get_executor());
+    fx.run([&]() -> asio::awaitable<void> {
+        fx.server.push_script(timed(150ms)); // completes after ~300 ms
         evolink::wait_options o;
         o.poll = slow_poll();
         o.callbacks = &receiver;
@@ -263,82 +226,74 @@ TEST_CASE("a forged callback that the confirming GET contradicts is ignored")
             forged["results"] = boost::json::array{"https://attacker.example/evil.png"};
             CHECK(receiver.handle("POST", path_of(receiver.callback_url()), boost::json::serialize(forged)).status == 200);
         };
-        auto t = co_await client.image(image_req(), o);
+        auto t = co_await fx.client.image(image_req(), o);
         CHECK(t.status == task_status::completed);
-        CHECK(t.results.at(0).starts_with(server.base_url())); // the genuine result, not the forged one
-        CHECK(contains(log_text, "ignored"));
+        CHECK(t.results.at(0).starts_with(fx.server.base_url())); // the genuine result, not the forged one
+        CHECK(logs.any_contains("ignored"));
         CHECK(receiver.accepted() == 2);
-        CHECK(server.count("GET", "/v1/tasks/") == 2); // one refuted the forgery, one confirmed the real callback
+        CHECK(fx.server.count("GET", "/v1/tasks/") == 2); // one refuted the forgery, one confirmed the real callback
         receiver.stop();
     });
 }
 
 TEST_CASE("trusting callback bodies skips the confirming GET")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor(), quick_callbacks());
-    evolink::callback_receiver receiver(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
-        server.push_script(timed());
+    fixture fx(quick_callbacks());
+    evolink::callback_receiver receiver(fx.io.get_executor());
+    fx.run([&]() -> asio::awaitable<void> {
+        fx.server.push_script(timed());
         evolink::wait_options o;
         o.poll = slow_poll();
         o.callbacks = &receiver;
         o.trust_callback_body = true;
-        auto t = co_await client.image(image_req(), o);
+        auto t = co_await fx.client.image(image_req(), o);
         CHECK(t.status == task_status::completed);
-        CHECK(server.count("GET", "/v1/tasks/") == 0);
+        CHECK(fx.server.count("GET", "/v1/tasks/") == 0);
         receiver.stop();
     });
 }
 
 TEST_CASE("callback and polling racing to the finish complete every wait exactly once")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor(), quick_callbacks());
-    evolink::callback_receiver receiver(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
+    fixture fx(quick_callbacks());
+    evolink::callback_receiver receiver(fx.io.get_executor());
     std::map<std::string, int> completions;
     int finished = 0;
     constexpr int n = 30;
     evolink::wait_options o;
-    o.poll = evolink::poll_policy{1ms, 1ms, 1ms, 1.0, 0.0, false};
+    o.poll = poll_every(1ms);
     o.callback_poll_factor = 1; // polling as fast as the callback
     o.callbacks = &receiver;
     for (int i = 0; i < n; ++i) {
-        server.push_script(timed(5ms));
-        client.image(image_req(), o, [&](evolink::error_code ec, evolink::task t) {
+        fx.server.push_script(timed(5ms));
+        fx.client.image(image_req(), o, [&](evolink::error_code ec, evolink::task t) {
             CHECK(!ec);
             ++completions[t.id];
             if (++finished == n) {
                 // Let late callbacks land, then stop everything.
-                auto timer = std::make_shared<asio::steady_timer>(io, 200ms);
+                auto timer = std::make_shared<asio::steady_timer>(fx.io, 200ms);
                 timer->async_wait([&, timer](auto) {
                     receiver.stop();
-                    server.stop();
+                    fx.server.stop();
                 });
             }
         });
     }
-    io.run_for(60s);
+    fx.io.run_for(60s);
     CHECK(finished == n);
     CHECK(completions.size() == std::size_t(n));
     for (auto& [id, count] : completions) CHECK(count == 1);
-    CHECK(io.stopped()); // no timer, waiter or connection left behind
+    CHECK(fx.io.stopped()); // no timer, waiter or connection left behind
 }
 
 TEST_CASE("curl, as an outside client, posts to the receiver")
 {
-    env_guard env;
     REQUIRE(std::system("curl --version > /dev/null 2>&1") == 0);
-    asio::io_context io;
-    fake_server server(io.get_executor());
+    fixture fx;
     evolink::callback_receiver_options ro;
     ro.max_body = 2000;
-    evolink::callback_receiver receiver(io.get_executor(), ro);
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    evolink::callback_receiver receiver(fx.io.get_executor(), ro);
+    fx.run([&]() -> asio::awaitable<void> {
         char dir_template[] = "/tmp/evolink-curl-XXXXXX";
         std::string dir = ::mkdtemp(dir_template);
         std::ofstream(dir + "/good.json") << R"({"id":"task-unified-1757169743-7cvnl5zw","status":"completed","results":["https://r/1.mp4"]})";
@@ -352,10 +307,10 @@ TEST_CASE("curl, as an outside client, posts to the receiver")
         CHECK(co_await run_command(curl(json + "--data-binary @" + dir + "/good.json '" + url + "x'", "secret")) == 0);
         CHECK(co_await run_command(curl("'" + url + "'", "get")) == 0);
         CHECK(co_await run_command(curl(json + "--data-binary @" + dir + "/big.json '" + url + "'", "big")) == 0);
-        CHECK(read_file(dir + "/good") == "200");
-        CHECK(read_file(dir + "/secret") == "404");
-        CHECK(read_file(dir + "/get") == "405");
-        CHECK(read_file(dir + "/big") == "413");
+        CHECK(read_all(dir + "/good") == "200");
+        CHECK(read_all(dir + "/secret") == "404");
+        CHECK(read_all(dir + "/get") == "405");
+        CHECK(read_all(dir + "/big") == "413");
         auto t = co_await receiver.wait("task-unified-1757169743-7cvnl5zw");
         CHECK(t.results.at(0) == "https://r/1.mp4");
         std::system(("rm -rf " + dir).c_str());
@@ -365,13 +320,11 @@ TEST_CASE("curl, as an outside client, posts to the receiver")
 
 TEST_CASE("the receiver drops a client that sends its request too slowly")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
+    fixture fx;
     evolink::callback_receiver_options ro;
     ro.read_timeout = 200ms;
-    evolink::callback_receiver receiver(io.get_executor(), ro);
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    evolink::callback_receiver receiver(fx.io.get_executor(), ro);
+    fx.run([&]() -> asio::awaitable<void> {
         asio::ip::tcp::socket sock(co_await asio::this_coro::executor);
         co_await sock.async_connect({asio::ip::make_address("127.0.0.1"), receiver.port()}, asio::use_awaitable);
         std::string partial = "POST /evolink/callback/x HTTP/1.1\r\nHost: a\r\n";
@@ -387,13 +340,11 @@ TEST_CASE("the receiver drops a client that sends its request too slowly")
 
 TEST_CASE("the fake server retries a callback answered non-2xx, after the configured delays")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor(), quick_callbacks());
+    fixture fx(quick_callbacks());
     // The callback target: another fake server (plain HTTP) that answers 500 twice, then 204.
     fake_server_options target_opts;
     target_opts.tls = false;
-    fake_server target(io.get_executor(), target_opts);
+    fake_server target(fx.io.get_executor(), target_opts);
     evolink::testing::canned_response fail;
     fail.method = "POST";
     fail.path_prefix = "/hook";
@@ -405,17 +356,16 @@ TEST_CASE("the fake server retries a callback answered non-2xx, after the config
     ok.path_prefix = "/hook";
     ok.status = 204;
     target.inject(ok);
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
-        server.push_script(timed());
+    fx.run([&]() -> asio::awaitable<void> {
+        fx.server.push_script(timed());
         auto req = image_req();
         req.callback_url = target.base_url() + "/hook/abc?x=1";
-        auto t = co_await client.submit(req);
+        auto t = co_await fx.client.submit(req);
         auto start = std::chrono::steady_clock::now();
         asio::steady_timer pause(co_await asio::this_coro::executor);
         // The target counts a POST when it reads it; the fake counts a delivery only when it has read
         // the 204 back, a moment later. Wait for both, or the check below races the answer.
-        while ((target.count("POST", "/hook") < 3 || server.callbacks_delivered() < 1) &&
+        while ((target.count("POST", "/hook") < 3 || fx.server.callbacks_delivered() < 1) &&
                std::chrono::steady_clock::now() - start < 5s) {
             pause.expires_after(5ms);
             co_await pause.async_wait(asio::use_awaitable);
@@ -423,8 +373,8 @@ TEST_CASE("the fake server retries a callback answered non-2xx, after the config
         auto took = std::chrono::steady_clock::now() - start;
         CHECK(target.count("POST", "/hook/abc?x=1") == 3);
         CHECK(took >= 60ms); // 20 ms + 40 ms between the three attempts
-        CHECK(server.callback_attempts() == 3);
-        CHECK(server.callbacks_delivered() == 1);
+        CHECK(fx.server.callback_attempts() == 3);
+        CHECK(fx.server.callbacks_delivered() == 1);
         REQUIRE(!target.requests().empty());
         auto body = boost::json::parse(target.requests().back().body);
         CHECK(body.at("id") == t.id.c_str());

@@ -1,5 +1,5 @@
 // The client against the fake server over real TLS on loopback.
-#include "support.hpp"
+#include "../support/fixture.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/json.hpp>
@@ -15,26 +15,23 @@ namespace json = boost::json;
 
 TEST_CASE("submit sends only the fields that are set, with the key, and returns the pending task")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
         evolink::text_to_image req;
         req.prompt = "A serene lake at sunset";
         req.size = "1280x1280";
-        auto t = co_await client.submit(req);
+        auto t = co_await fx.client.submit(req);
         CHECK(t.id.starts_with("task-unified-"));
         CHECK(t.status == evolink::task_status::pending);
         CHECK(t.model == "wan2.5-text-to-image");
         CHECK(t.type == "image");
         CHECK(t.info.estimated_time == 30);
 
-        auto seen = server.requests();
+        auto seen = fx.server.requests();
         REQUIRE(seen.size() == 1);
         CHECK(seen[0].method == "POST");
         CHECK(seen[0].target == "/v1/images/generations");
-        CHECK(seen[0].headers["authorization"] == "Bearer " + server.api_key());
+        CHECK(seen[0].headers["authorization"] == "Bearer " + fx.server.api_key());
         CHECK(seen[0].headers["content-type"] == "application/json");
         CHECK(seen[0].headers["user-agent"].starts_with("evolink-cpp/"));
         CHECK(json::parse(seen[0].body) ==
@@ -44,82 +41,76 @@ TEST_CASE("submit sends only the fields that are set, with the key, and returns 
 
 TEST_CASE("each typed request reaches its endpoint and is accepted by the server's own validation")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
         evolink::image_to_video i2v;
         i2v.prompt = "A cat playing piano";
         i2v.image_url = "https://example.com/cat.png";
         i2v.duration = 10;
         i2v.quality = "1080p";
         i2v.prompt_extend = false;
-        auto v = co_await client.submit(i2v);
+        auto v = co_await fx.client.submit(i2v);
         CHECK(v.type == "video");
         CHECK(v.info.video_duration == 10);
 
         evolink::text_to_video t2v;
         t2v.prompt = "Waves";
         t2v.aspect_ratio = "3:4";
-        auto v2 = co_await client.submit(t2v);
+        auto v2 = co_await fx.client.submit(t2v);
         CHECK(v2.model == "wan2.5-text-to-video");
 
         evolink::image_to_image i2i;
         i2i.prompt = "Make it winter";
         i2i.image_urls = {"https://example.com/a.png", "https://example.com/b.webp"};
         i2i.n = 2;
-        auto im = co_await client.submit(i2i);
+        auto im = co_await fx.client.submit(i2i);
         CHECK(im.type == "image");
 
         evolink::generic_request g;
         g.model = "wan2.6-text-to-video";
         g.fields = {{"prompt", "a comet"}, {"duration", 12}, {"model_params", {{"shot_type", "multi"}}}};
-        auto gt = co_await client.submit(g);
+        auto gt = co_await fx.client.submit(g);
         CHECK(gt.model == "wan2.6-text-to-video");
 
-        auto seen = server.requests();
+        auto seen = fx.server.requests();
         REQUIRE(seen.size() == 4);
         CHECK(seen[0].target == "/v1/videos/generations");
         CHECK(json::parse(seen[0].body).at("image_urls") == json::array{"https://example.com/cat.png"});
         CHECK(seen[1].target == "/v1/videos/generations");
         CHECK(seen[2].target == "/v1/images/generations");
         CHECK(json::parse(seen[3].body).at("model_params").at("shot_type") == "multi");
-        CHECK(server.tasks_created() == 4);
+        CHECK(fx.server.tasks_created() == 4);
     });
 }
 
 TEST_CASE("get_task follows the scripted lifecycle to completion and failure")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
         evolink::text_to_image req;
         req.prompt = "two cats";
         req.n = 2;
-        auto t = co_await client.submit(req);
+        auto t = co_await fx.client.submit(req);
         std::vector<std::pair<evolink::task_status, int>> seen;
         while (!t.finished()) {
-            t = co_await client.get_task(t.id);
+            t = co_await fx.client.get_task(t.id);
             seen.emplace_back(t.status, t.progress);
         }
         using S = evolink::task_status;
         CHECK(seen == std::vector<std::pair<S, int>>{{S::processing, 25}, {S::processing, 50}, {S::processing, 75},
                                                      {S::completed, 100}});
         REQUIRE(t.results.size() == 2);
-        CHECK(t.results[0].starts_with(server.base_url() + "/results/" + t.id + "/0"));
+        CHECK(t.results[0].starts_with(fx.server.base_url() + "/results/" + t.id + "/0"));
 
         evolink::testing::task_script fail;
         fail.progress = {10};
         fail.outcome = S::failed;
         fail.error_code = "generation_timeout";
-        server.push_script(fail);
-        auto f = co_await client.submit(req);
-        f = co_await client.get_task(f.id);
+        fx.server.push_script(fail);
+        auto f = co_await fx.client.submit(req);
+        f = co_await fx.client.get_task(f.id);
         CHECK(f.status == S::processing);
-        f = co_await client.get_task(f.id);
+        f = co_await fx.client.get_task(f.id);
         CHECK(f.status == S::failed);
         REQUIRE(f.error);
         CHECK(f.error->code == "generation_timeout");
@@ -130,16 +121,13 @@ TEST_CASE("get_task follows the scripted lifecycle to completion and failure")
 
 TEST_CASE("invalid requests fail before anything is sent")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
         evolink::text_to_image req;
         req.prompt = "x";
         req.size = "100x100";
         try {
-            co_await client.submit(req);
+            co_await fx.client.submit(req);
             FAIL("submit accepted an invalid size");
         } catch (const evolink::error& e) {
             CHECK(e.code() == evolink::errc::invalid_request);
@@ -148,27 +136,24 @@ TEST_CASE("invalid requests fail before anything is sent")
             CHECK(contains(e.what(), "100x100"));
         }
         evolink::diagnostics diag;
-        auto [ec, t] = co_await client.get_task("../../etc/passwd", diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, t] = co_await fx.client.get_task("../../etc/passwd", diag, asio::as_tuple(asio::use_awaitable));
         CHECK(ec == evolink::errc::invalid_request);
         CHECK(diag.param == "task_id");
-        CHECK(server.requests().empty());
+        CHECK(fx.server.requests().empty());
     });
 }
 
 TEST_CASE("API errors keep the status, EvoLink's fields and the request id")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
         // A request the client cannot check (generic) that the server refuses: 400 with param.
         evolink::generic_request g;
         g.model = "wan2.5-text-to-image";
         g.endpoint = "/v1/images/generations";
         g.fields = {{"prompt", "x"}, {"n", 9}};
         evolink::diagnostics diag;
-        auto [ec, t] = co_await client.submit(g, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, t] = co_await fx.client.submit(g, diag, asio::as_tuple(asio::use_awaitable));
         CHECK(ec == evolink::api_errc::bad_request);
         CHECK(diag.http_status == 400);
         CHECK(diag.param == "n");
@@ -178,11 +163,11 @@ TEST_CASE("API errors keep the status, EvoLink's fields and the request id")
         CHECK(diag.request_id.starts_with("fake-req-"));
 
         // Malformed and unknown task ids.
-        auto [ec2, t2] = co_await client.get_task("abc", diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec2, t2] = co_await fx.client.get_task("abc", diag, asio::as_tuple(asio::use_awaitable));
         CHECK(ec2 == evolink::api_errc::bad_request);
         CHECK(diag.code == "invalid_task_id"); // sent as a string
         CHECK(diag.task_id == "abc");
-        auto [ec3, t3] = co_await client.get_task("task-unified-1756817821-4x3rx6ny", diag,
+        auto [ec3, t3] = co_await fx.client.get_task("task-unified-1756817821-4x3rx6ny", diag,
                                                   asio::as_tuple(asio::use_awaitable));
         CHECK(ec3 == evolink::api_errc::not_found);
         CHECK(diag.http_status == 404);
@@ -191,7 +176,6 @@ TEST_CASE("API errors keep the status, EvoLink's fields and the request id")
 
 TEST_CASE("every documented error body, HTML and empty bodies map to their HTTP status")
 {
-    env_guard env;
     struct row {
         unsigned status;
         std::string type;
@@ -223,10 +207,8 @@ TEST_CASE("every documented error body, HTML and empty bodies map to their HTTP 
     rows.push_back({504, "", "upstream timed out", "text/plain", evolink::api_errc::gateway_timeout});
     rows.push_back({418, "", "{\"unexpected\":true}", "application/json", evolink::make_http_error(418)});
 
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), no_retry(server.client_options()));
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx(no_retry);
+    fx.run([&]() -> asio::awaitable<void> {
         evolink::text_to_image req;
         req.prompt = "p";
         for (auto& r : rows) {
@@ -236,9 +218,9 @@ TEST_CASE("every documented error body, HTML and empty bodies map to their HTTP 
             c.status = r.status;
             c.body = r.body;
             c.content_type = r.content_type;
-            server.inject(c);
+            fx.server.inject(c);
             evolink::diagnostics diag;
-            auto [ec, t] = co_await client.submit(req, diag, asio::as_tuple(asio::use_awaitable));
+            auto [ec, t] = co_await fx.client.submit(req, diag, asio::as_tuple(asio::use_awaitable));
             CHECK(ec == r.expect);
             CHECK(evolink::http_status(ec) == int(r.status));
             CHECK(diag.http_status == int(r.status));
@@ -257,9 +239,9 @@ TEST_CASE("every documented error body, HTML and empty bodies map to their HTTP 
         c.status = 429;
         c.body = envelope(429, "rate_limit_error", false);
         c.headers = {{"X-Request-Id", "hdr-id"}};
-        server.inject(c);
+        fx.server.inject(c);
         evolink::diagnostics diag;
-        auto [ec, t] = co_await client.submit(req, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, t] = co_await fx.client.submit(req, diag, asio::as_tuple(asio::use_awaitable));
         CHECK(ec == evolink::api_errc::rate_limited);
         CHECK(diag.request_id == "hdr-id");
     });
@@ -267,18 +249,15 @@ TEST_CASE("every documented error body, HTML and empty bodies map to their HTTP 
 
 TEST_CASE("an HTML error page keeps its status and a readable excerpt")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), no_retry(server.client_options()));
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx(no_retry);
+    fx.run([&]() -> asio::awaitable<void> {
         canned_response c;
         c.status = 502;
         c.content_type = "text/html";
         c.body = "<html><body><h1>502 Bad Gateway</h1>\n<p>nginx</p></body></html>";
-        server.inject(c);
+        fx.server.inject(c);
         try {
-            co_await client.get_task("task-unified-1756817821-4x3rx6ny");
+            co_await fx.client.get_task("task-unified-1756817821-4x3rx6ny");
             FAIL("no error");
         } catch (const evolink::error& e) {
             CHECK(e.code() == evolink::api_errc::bad_gateway);
@@ -290,19 +269,16 @@ TEST_CASE("an HTML error page keeps its status and a readable excerpt")
 
 TEST_CASE("a 2xx answer that is not a task is a bad_response, not a crash")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), no_retry(server.client_options()));
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx(no_retry);
+    fx.run([&]() -> asio::awaitable<void> {
         for (std::string body : {"", "{", "[]", "{\"status\":\"pending\"}", "<html>ok</html>"}) {
             INFO(body);
             canned_response c;
             c.status = 200;
             c.body = body;
-            server.inject(c);
+            fx.server.inject(c);
             evolink::diagnostics diag;
-            auto [ec, t] = co_await client.get_task("task-unified-1756817821-4x3rx6ny", diag,
+            auto [ec, t] = co_await fx.client.get_task("task-unified-1756817821-4x3rx6ny", diag,
                                                     asio::as_tuple(asio::use_awaitable));
             CHECK(ec == evolink::errc::bad_response);
             CHECK(diag.http_status == 200);
@@ -312,24 +288,19 @@ TEST_CASE("a 2xx answer that is not a task is a bad_response, not a crash")
 
 TEST_CASE("a wrong key gets 401 and the key never appears in errors or logs")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    auto opts = server.client_options();
     const std::string secret = "sk-evolink-SECRET-0123456789";
-    opts.api_key = secret;
-    std::string log_text;
-    opts.logger.min_level = evolink::log_level::debug;
-    opts.logger.sink = [&](evolink::log_level l, std::string_view m) {
-        log_text += std::string(to_string(l)) + ": " + std::string(m) + "\n";
-    };
-    evolink::client client(io.get_executor(), no_retry(opts));
+    log_capture logs;
+    fixture fx([&](evolink::client_options opts) {
+        opts.api_key = secret;
+        opts.logger = logs.logger();
+        return no_retry(opts);
+    });
     std::string all_errors;
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fx.run([&]() -> asio::awaitable<void> {
         evolink::text_to_image req;
         req.prompt = "p";
         try {
-            co_await client.submit(req);
+            co_await fx.client.submit(req);
             FAIL("no error");
         } catch (const evolink::error& e) {
             CHECK(e.code() == evolink::api_errc::unauthorized);
@@ -341,9 +312,9 @@ TEST_CASE("a wrong key gets 401 and the key never appears in errors or logs")
         echo.status = 401;
         echo.body = "{\"error\":{\"code\":401,\"message\":\"Invalid key " + secret +
                     "\",\"type\":\"authentication_error\",\"param\":\"" + secret + "\"}}";
-        server.inject(echo);
+        fx.server.inject(echo);
         try {
-            co_await client.get_task("task-unified-1756817821-4x3rx6ny");
+            co_await fx.client.get_task("task-unified-1756817821-4x3rx6ny");
         } catch (const evolink::error& e) {
             all_errors += e.what();
             CHECK(contains(e.get_diagnostics().message, "[redacted]"));
@@ -351,112 +322,106 @@ TEST_CASE("a wrong key gets 401 and the key never appears in errors or logs")
         canned_response weird;
         weird.status = 200;
         weird.body = "not json but the key: " + secret;
-        server.inject(weird);
+        fx.server.inject(weird);
         try {
-            co_await client.get_task("task-unified-1756817821-4x3rx6ny");
+            co_await fx.client.get_task("task-unified-1756817821-4x3rx6ny");
         } catch (const evolink::error& e) {
             all_errors += e.what();
         }
     });
+    const auto log_text = logs.text();
     CHECK(!all_errors.empty());
     CHECK(!log_text.empty());
     CHECK_FALSE(contains(all_errors, secret));
     CHECK_FALSE(contains(log_text, secret));
     // ...although the key was sent where it belongs.
-    CHECK(server.requests().at(0).headers.at("authorization") == "Bearer " + secret);
+    CHECK(fx.server.requests().at(0).headers.at("authorization") == "Bearer " + secret);
 }
 
 TEST_CASE("many requests share a bounded pool of kept-alive connections")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    auto opts = server.client_options();
-    opts.max_connections_per_host = 4;
-    evolink::client client(io.get_executor(), opts);
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx([](evolink::client_options opts) {
+        opts.max_connections_per_host = 4;
+        return opts;
+    });
+    fx.run([&]() -> asio::awaitable<void> {
         evolink::text_to_image req;
         req.prompt = "p";
         // 40 submits in flight at once.
         int ok = 0;
         auto one = [&]() -> asio::awaitable<void> {
-            auto t = co_await client.submit(req);
+            auto t = co_await fx.client.submit(req);
             if (!t.id.empty()) ++ok;
         };
         using namespace asio::experimental::awaitable_operators;
         for (int round = 0; round < 5; ++round)
             co_await (one() && one() && one() && one() && one() && one() && one() && one());
         CHECK(ok == 40);
-        CHECK(server.handshakes() <= 4);
-        CHECK(server.handshakes() >= 1);
-        auto before = server.handshakes();
+        CHECK(fx.server.handshakes() <= 4);
+        CHECK(fx.server.handshakes() >= 1);
+        auto before = fx.server.handshakes();
         // Sequential reads reuse the idle connections: no new handshake.
-        auto t = co_await client.submit(req);
-        for (int i = 0; i < 20; ++i) t = co_await client.get_task(t.id);
-        CHECK(server.handshakes() == before);
-        CHECK(client.connections_opened() == server.handshakes());
+        auto t = co_await fx.client.submit(req);
+        for (int i = 0; i < 20; ++i) t = co_await fx.client.get_task(t.id);
+        CHECK(fx.server.handshakes() == before);
+        CHECK(fx.client.connections_opened() == fx.server.handshakes());
     });
 }
 
 TEST_CASE("a connection the server closed is replaced, not reused")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
         evolink::text_to_image req;
         req.prompt = "p";
-        auto t = co_await client.submit(req);
-        CHECK(server.handshakes() == 1);
+        auto t = co_await fx.client.submit(req);
+        CHECK(fx.server.handshakes() == 1);
         // Answer once with Connection: close; the next request needs a new connection.
         canned_response c;
         c.status = 200;
         c.body = json::serialize(evolink::to_json(t));
         c.close_connection = true;
-        server.inject(c);
-        auto same = co_await client.get_task(t.id);
+        fx.server.inject(c);
+        auto same = co_await fx.client.get_task(t.id);
         CHECK(same.id == t.id);
-        auto again = co_await client.get_task(t.id);
+        auto again = co_await fx.client.get_task(t.id);
         CHECK(again.status == evolink::task_status::processing);
-        CHECK(server.handshakes() == 2);
+        CHECK(fx.server.handshakes() == 2);
         // A kept-alive connection the server drops while idle is detected before use.
-        server.stop_connections();
+        fx.server.stop_connections();
         co_await asio::steady_timer(co_await asio::this_coro::executor, 50ms).async_wait(asio::use_awaitable);
-        auto third = co_await client.get_task(t.id);
+        auto third = co_await fx.client.get_task(t.id);
         CHECK(third.progress == 50);
-        CHECK(server.handshakes() == 3);
+        CHECK(fx.server.handshakes() == 3);
     });
 }
 
 TEST_CASE("request timeout and cancellation close the connection and leave nothing pending")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    auto opts = server.client_options();
-    opts.request_timeout = 200ms;
-    evolink::client client(io.get_executor(), no_retry(opts));
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx([](evolink::client_options opts) {
+        opts.request_timeout = 200ms;
+        return no_retry(opts);
+    });
+    fx.run([&]() -> asio::awaitable<void> {
         canned_response slow;
         slow.status = 200;
         slow.body = "{}";
         slow.delay = 2s;
-        server.inject(slow);
+        fx.server.inject(slow);
         evolink::diagnostics diag;
         auto start = std::chrono::steady_clock::now();
-        auto [ec, t] = co_await client.get_task("task-unified-1756817821-4x3rx6ny", diag,
+        auto [ec, t] = co_await fx.client.get_task("task-unified-1756817821-4x3rx6ny", diag,
                                                 asio::as_tuple(asio::use_awaitable));
         CHECK(ec == evolink::errc::timeout);
         CHECK(contains(diag.message, "timed out after 200 ms"));
         CHECK(std::chrono::steady_clock::now() - start < 1500ms);
 
         // Per-operation cancellation through a cancellation slot.
-        server.inject(slow);
+        fx.server.inject(slow);
         asio::cancellation_signal signal;
         asio::steady_timer timer(co_await asio::this_coro::executor, 50ms);
         timer.async_wait([&](auto) { signal.emit(asio::cancellation_type::terminal); });
-        auto [ec2, t2] = co_await client.get_task(
+        auto [ec2, t2] = co_await fx.client.get_task(
             "task-unified-1756817821-4x3rx6ny",
             asio::bind_cancellation_slot(signal.slot(), asio::as_tuple(asio::use_awaitable)));
         CHECK(ec2 == asio::error::operation_aborted);
@@ -464,50 +429,45 @@ TEST_CASE("request timeout and cancellation close the connection and leave nothi
         // The client still works afterwards, on a fresh connection.
         evolink::text_to_image req;
         req.prompt = "p";
-        auto ok = co_await client.submit(req);
+        auto ok = co_await fx.client.submit(req);
         CHECK(!ok.id.empty());
     });
 }
 
 TEST_CASE("any completion token: callback, future, deferred, as_tuple")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
+    fixture fx;
     evolink::text_to_image req;
     req.prompt = "p";
 
     // A plain callback, run on the client's executor.
     std::string id;
-    client.submit(req, [&](evolink::error_code ec, evolink::task t) {
+    fx.client.submit(req, [&](evolink::error_code ec, evolink::task t) {
         CHECK(!ec);
         id = t.id;
-        client.get_task(id, [&](evolink::error_code ec2, evolink::task t2) {
+        fx.client.get_task(id, [&](evolink::error_code ec2, evolink::task t2) {
             CHECK(!ec2);
             CHECK(t2.progress == 25);
             // An error through a callback: a code, no exception.
-            client.get_task("no such id!", [&](evolink::error_code ec3, evolink::task) {
+            fx.client.get_task("no such id!", [&](evolink::error_code ec3, evolink::task) {
                 CHECK(ec3 == evolink::errc::invalid_request);
-                server.stop();
+                fx.server.stop();
             });
         });
     });
-    io.run_for(30s);
+    fx.io.run_for(30s);
     CHECK(!id.empty());
-    CHECK(io.stopped());
+    CHECK(fx.io.stopped());
 
     // A future, with the io_context run by another thread.
-    asio::io_context io2;
-    fake_server server2(io2.get_executor());
-    evolink::client client2(io2.get_executor(), server2.client_options());
-    auto guard = asio::make_work_guard(io2);
-    std::thread runner([&] { io2.run(); });
-    auto fut = client2.submit(req, asio::use_future);
+    fixture fx2;
+    auto guard = asio::make_work_guard(fx2.io);
+    std::thread runner([&] { fx2.io.run(); });
+    auto fut = fx2.client.submit(req, asio::use_future);
     auto t = fut.get();
     CHECK(t.status == evolink::task_status::pending);
     req.size = "1x1";
-    auto bad = client2.submit(req, evolink::with_diagnostics(asio::use_future));
+    auto bad = fx2.client.submit(req, evolink::with_diagnostics(asio::use_future));
     try {
         bad.get();
         FAIL("no error");
@@ -515,14 +475,14 @@ TEST_CASE("any completion token: callback, future, deferred, as_tuple")
         CHECK(e.get_diagnostics().param == "size");
     }
     // asio::deferred: an operation started later.
-    auto op = client2.get_task(t.id, asio::deferred);
+    auto op = fx2.client.get_task(t.id, asio::deferred);
     std::promise<int> progress;
     std::move(op)([&](evolink::error_code, evolink::task t2) { progress.set_value(t2.progress); });
     CHECK(progress.get_future().get() == 25);
-    server2.stop();
+    fx2.server.stop();
     guard.reset();
     runner.join();
-    CHECK(io2.stopped());
+    CHECK(fx2.io.stopped());
 }
 
 TEST_CASE("options are checked at construction")
@@ -565,51 +525,46 @@ TEST_CASE("options are checked at construction")
 
 TEST_CASE("plain HTTP works only when allowed (a TLS-terminating proxy on loopback)")
 {
-    env_guard env;
-    asio::io_context io;
     fake_server_options so;
     so.tls = false;
-    fake_server server(io.get_executor(), so);
-    REQUIRE(server.base_url().starts_with("http://"));
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx(so);
+    REQUIRE(fx.server.base_url().starts_with("http://"));
+    fx.run([&]() -> asio::awaitable<void> {
         evolink::text_to_video req;
         req.prompt = "p";
-        auto t = co_await client.submit(req);
+        auto t = co_await fx.client.submit(req);
         CHECK(t.type == "video");
-        CHECK(server.handshakes() == 0);
-        CHECK(server.connections() == 1);
+        CHECK(fx.server.handshakes() == 0);
+        CHECK(fx.server.connections() == 1);
     });
 }
 
 TEST_CASE("answers over the size limits are refused, not buffered without bound")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    auto opts = server.client_options();
-    opts.max_response_body_bytes = 4096;
-    opts.max_response_header_bytes = 2048;
-    evolink::client client(io.get_executor(), no_retry(opts));
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx([](evolink::client_options opts) {
+        opts.max_response_body_bytes = 4096;
+        opts.max_response_header_bytes = 2048;
+        return no_retry(opts);
+    });
+    fx.run([&]() -> asio::awaitable<void> {
         canned_response big;
         big.status = 200;
         big.body = "{\"id\":\"task-unified-1-abcdefgh\",\"pad\":\"" + std::string(5000, 'x') + "\"}";
-        server.inject(big);
+        fx.server.inject(big);
         evolink::diagnostics diag;
-        auto [ec, t] = co_await client.get_task("task-unified-1-abcdefgh", diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, t] = co_await fx.client.get_task("task-unified-1-abcdefgh", diag, asio::as_tuple(asio::use_awaitable));
         CHECK(ec == evolink::errc::response_too_large);
         canned_response fat_headers;
         fat_headers.status = 200;
         fat_headers.body = "{}";
         fat_headers.headers = {{"X-Padding", std::string(3000, 'h')}};
-        server.inject(fat_headers);
-        auto [ec2, t2] = co_await client.get_task("task-unified-1-abcdefgh", diag, asio::as_tuple(asio::use_awaitable));
+        fx.server.inject(fat_headers);
+        auto [ec2, t2] = co_await fx.client.get_task("task-unified-1-abcdefgh", diag, asio::as_tuple(asio::use_awaitable));
         CHECK(ec2 == evolink::errc::response_too_large);
         // Just under the limit is fine.
         big.body = "{\"id\":\"task-unified-1-abcdefgh\",\"pad\":\"" + std::string(4000, 'x') + "\"}";
-        server.inject(big);
-        auto t3 = co_await client.get_task("task-unified-1-abcdefgh");
+        fx.server.inject(big);
+        auto t3 = co_await fx.client.get_task("task-unified-1-abcdefgh");
         CHECK(t3.raw.at("pad").as_string().size() == 4000);
     });
 }

@@ -5,7 +5,7 @@
 // appears in no log line or error text. The table is printed at the end.
 // The client reaches the server as `localhost`, so every connection goes
 // through the resolver (one row makes a lookup hang).
-#include "support.hpp" // <evolink/testing.hpp>: the fake server, faults, the resolve-delay seam
+#include "../support/fixture.hpp" // <evolink/testing.hpp>: the fake server, faults, the resolve-delay seam
 
 #include <boost/json.hpp>
 
@@ -95,23 +95,24 @@ std::vector<fault_case> faults()
     };
 }
 
-evolink::client_options matrix_options(fake_server& server, std::string& log_text, bool keys = true)
+/// The matrix's client options (a fixture tweak), logging into `logs`.
+auto matrix_options(const log_capture& logs, bool keys = true)
 {
-    auto o = server.client_options();
-    o.base_url = o.files_base_url = "https://localhost:" + std::to_string(server.port());
-    o.api_key = secret_key;
-    o.connect_timeout = 1s;
-    o.request_timeout = 300ms;
-    o.max_response_body_bytes = 64 * 1024;
-    o.retry.initial_backoff = 10ms;
-    o.retry.max_backoff = 40ms;
-    o.retry.max_retry_after = 50ms; // the Retry-After of 1 s is honoured up to this cap
-    o.retry.budget = 10s;
-    o.retry.max_attempts = 5;
-    o.retry.idempotency_keys = keys;
-    o.logger.min_level = evolink::log_level::debug;
-    o.logger.sink = [&log_text](evolink::log_level, std::string_view m) { log_text += std::string(m) + "\n"; };
-    return o;
+    return [logger = logs.logger(), keys](evolink::client_options o, const fake_server& server) {
+        o.base_url = o.files_base_url = "https://localhost:" + std::to_string(server.port());
+        o.api_key = secret_key;
+        o.connect_timeout = 1s;
+        o.request_timeout = 300ms;
+        o.max_response_body_bytes = 64 * 1024;
+        o.retry.initial_backoff = 10ms;
+        o.retry.max_backoff = 40ms;
+        o.retry.max_retry_after = 50ms; // the Retry-After of 1 s is honoured up to this cap
+        o.retry.budget = 10s;
+        o.retry.max_attempts = 5;
+        o.retry.idempotency_keys = keys;
+        o.logger = logger;
+        return o;
+    };
 }
 
 fake_server_options matrix_server()
@@ -159,127 +160,115 @@ void record(const std::string& fault, const std::string& op, const std::string& 
 
 TEST_CASE("fault matrix: submit recovers without ever creating two tasks")
 {
-    env_guard env;
     for (auto& f : faults()) {
         INFO("fault: " << f.name);
         evolink::testing::resolve_delay_guard unarmed(0ms); // no delay left over for the next row
-        asio::io_context io;
-        fake_server server(io.get_executor(), matrix_server());
-        std::string log_text;
-        evolink::client client(io.get_executor(), matrix_options(server, log_text));
+        log_capture logs;
+        fixture fx(matrix_server(), matrix_options(logs));
         evolink::error_code ec;
         evolink::diagnostics diag;
         evolink::task t;
-        run_test(io, server, [&]() -> asio::awaitable<void> {
-            f.inject(server, "POST");
+        fx.run([&]() -> asio::awaitable<void> {
+            f.inject(fx.server, "POST");
             evolink::text_to_image req;
             req.prompt = "matrix";
-            std::tie(ec, t) = co_await client.submit(req, diag, asio::as_tuple(asio::use_awaitable));
+            std::tie(ec, t) = co_await fx.client.submit(req, diag, asio::as_tuple(asio::use_awaitable));
         });
-        all_text += log_text + diag.summary() + "\n";
+        all_text += logs.text() + diag.summary() + "\n";
         CHECK(!ec);
         CHECK(t.id.starts_with("task-unified-"));
-        CHECK(server.tasks_created() == 1); // one logical submit, one task
-        auto posts = server.requests();
+        CHECK(fx.server.tasks_created() == 1); // one logical submit, one task
+        auto posts = fx.server.requests();
         std::set<std::string> keys;
         for (auto& r : posts)
             if (r.method == "POST") keys.insert(r.headers["idempotency-key"]);
         CHECK(keys.size() == 1); // the same key on every attempt
-        record(f.name, "submit", describe(ec) + " (" + std::to_string(server.count("POST", "/v1/")) + " POST, " +
-                                     std::to_string(server.tasks_created()) + " task)");
+        record(f.name, "submit", describe(ec) + " (" + std::to_string(fx.server.count("POST", "/v1/")) + " POST, " +
+                                     std::to_string(fx.server.tasks_created()) + " task)");
     }
 }
 
 TEST_CASE("fault matrix: submit without Idempotency-Key never resends an ambiguous request")
 {
-    env_guard env;
     for (auto& f : faults()) {
         INFO("fault: " << f.name);
         evolink::testing::resolve_delay_guard unarmed(0ms); // no delay left over for the next row
-        asio::io_context io;
-        fake_server server(io.get_executor(), matrix_server());
-        std::string log_text;
-        evolink::client client(io.get_executor(), matrix_options(server, log_text, false));
+        log_capture logs;
+        fixture fx(matrix_server(), matrix_options(logs, false));
         evolink::error_code ec;
         evolink::diagnostics diag;
-        run_test(io, server, [&]() -> asio::awaitable<void> {
-            f.inject(server, "POST");
+        fx.run([&]() -> asio::awaitable<void> {
+            f.inject(fx.server, "POST");
             evolink::text_to_image req;
             req.prompt = "matrix";
-            auto [e, t] = co_await client.submit(req, diag, asio::as_tuple(asio::use_awaitable));
+            auto [e, t] = co_await fx.client.submit(req, diag, asio::as_tuple(asio::use_awaitable));
             ec = e;
         });
-        all_text += log_text + diag.summary() + "\n";
-        auto posts = server.count("POST", "/v1/");
+        all_text += logs.text() + diag.summary() + "\n";
+        auto posts = fx.server.count("POST", "/v1/");
         // Never two tasks; an ambiguous failure is reported, not resent.
-        CHECK(server.tasks_created() <= 1);
+        CHECK(fx.server.tasks_created() <= 1);
         if (ec == evolink::errc::outcome_unknown) {
             CHECK(posts == 1);
             CHECK(contains(diag.message, "may or may not exist"));
         } else {
             CHECK(!ec);
-            CHECK(server.tasks_created() == 1);
+            CHECK(fx.server.tasks_created() == 1);
         }
-        for (auto& r : server.requests()) CHECK(r.headers.count("idempotency-key") == 0);
+        for (auto& r : fx.server.requests()) CHECK(r.headers.count("idempotency-key") == 0);
         record(f.name, "submit, no key",
-               describe(ec) + " (" + std::to_string(posts) + " POST, " + std::to_string(server.tasks_created()) + " task)");
+               describe(ec) + " (" + std::to_string(posts) + " POST, " + std::to_string(fx.server.tasks_created()) + " task)");
     }
 }
 
 TEST_CASE("fault matrix: get_task retries what is worth retrying")
 {
-    env_guard env;
     for (auto& f : faults()) {
         INFO("fault: " << f.name);
         evolink::testing::resolve_delay_guard unarmed(0ms); // no delay left over for the next row
-        asio::io_context io;
-        fake_server server(io.get_executor(), matrix_server());
-        std::string log_text;
-        evolink::client client(io.get_executor(), matrix_options(server, log_text));
+        log_capture logs;
+        fixture fx(matrix_server(), matrix_options(logs));
         evolink::error_code ec;
         evolink::diagnostics diag;
-        run_test(io, server, [&]() -> asio::awaitable<void> {
+        fx.run([&]() -> asio::awaitable<void> {
             evolink::text_to_image req;
             req.prompt = "matrix";
-            auto created = co_await client.submit(req);
-            f.inject(server, "GET");
-            auto [e, t] = co_await client.get_task(created.id, diag, asio::as_tuple(asio::use_awaitable));
+            auto created = co_await fx.client.submit(req);
+            f.inject(fx.server, "GET");
+            auto [e, t] = co_await fx.client.get_task(created.id, diag, asio::as_tuple(asio::use_awaitable));
             ec = e;
             if (!e) CHECK(t.id == created.id);
         });
-        all_text += log_text + diag.summary() + "\n";
+        all_text += logs.text() + diag.summary() + "\n";
         if (f.name == "body over the limit") CHECK(ec == evolink::errc::response_too_large); // not retried: it would recur
         else CHECK(!ec);
-        CHECK(server.tasks_created() == 1);
-        record(f.name, "get", describe(ec) + " (" + std::to_string(server.count("GET", "/v1/tasks/")) + " GET)");
+        CHECK(fx.server.tasks_created() == 1);
+        record(f.name, "get", describe(ec) + " (" + std::to_string(fx.server.count("GET", "/v1/tasks/")) + " GET)");
     }
 }
 
 TEST_CASE("fault matrix: a wait rides out every fault of a read")
 {
-    env_guard env;
     for (auto& f : faults()) {
         INFO("fault: " << f.name);
         evolink::testing::resolve_delay_guard unarmed(0ms); // no delay left over for the next row
-        asio::io_context io;
-        fake_server server(io.get_executor(), matrix_server());
-        std::string log_text;
-        evolink::client client(io.get_executor(), matrix_options(server, log_text));
+        log_capture logs;
+        fixture fx(matrix_server(), matrix_options(logs));
         evolink::error_code ec;
         evolink::diagnostics diag;
-        run_test(io, server, [&]() -> asio::awaitable<void> {
+        fx.run([&]() -> asio::awaitable<void> {
             evolink::text_to_image req;
             req.prompt = "matrix";
-            auto created = co_await client.submit(req);
-            f.inject(server, "GET");
+            auto created = co_await fx.client.submit(req);
+            f.inject(fx.server, "GET");
             evolink::wait_options o;
-            o.poll = evolink::poll_policy{10ms, 10ms, 10ms, 1.0, 0.0, false};
+            o.poll = fast_poll();
             o.deadline = 20s;
-            auto [e, t] = co_await client.wait(created, o, diag, asio::as_tuple(asio::use_awaitable));
+            auto [e, t] = co_await fx.client.wait(created, o, diag, asio::as_tuple(asio::use_awaitable));
             ec = e;
             if (!e) CHECK(t.status == task_status::completed);
         });
-        all_text += log_text + diag.summary() + "\n";
+        all_text += logs.text() + diag.summary() + "\n";
         if (f.name == "body over the limit") CHECK(ec == evolink::errc::response_too_large);
         else CHECK(!ec);
         record(f.name, "wait", describe(ec));
@@ -288,25 +277,22 @@ TEST_CASE("fault matrix: a wait rides out every fault of a read")
 
 TEST_CASE("fault matrix: expired tasks, and callbacks duplicated, late or lost")
 {
-    env_guard env;
     {
-        asio::io_context io;
-        fake_server server(io.get_executor(), matrix_server());
-        std::string log_text;
-        evolink::client client(io.get_executor(), matrix_options(server, log_text));
+        log_capture logs;
+        fixture fx(matrix_server(), matrix_options(logs));
         evolink::error_code get_ec, wait_ec;
         evolink::diagnostics diag;
-        run_test(io, server, [&]() -> asio::awaitable<void> {
+        fx.run([&]() -> asio::awaitable<void> {
             evolink::text_to_image req;
             req.prompt = "matrix";
-            auto t = co_await client.submit(req);
-            server.expire(t.id);
+            auto t = co_await fx.client.submit(req);
+            fx.server.expire(t.id);
             co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
-            std::tie(get_ec, std::ignore) = co_await client.get_task(t.id, diag, asio::as_tuple(asio::use_awaitable));
+            std::tie(get_ec, std::ignore) = co_await fx.client.get_task(t.id, diag, asio::as_tuple(asio::use_awaitable));
             CHECK(diag.code == "resource_not_found");
-            std::tie(wait_ec, std::ignore) = co_await client.wait(t, {}, diag, asio::as_tuple(asio::use_awaitable));
+            std::tie(wait_ec, std::ignore) = co_await fx.client.wait(t, {}, diag, asio::as_tuple(asio::use_awaitable));
         });
-        all_text += log_text + diag.summary() + "\n";
+        all_text += logs.text() + diag.summary() + "\n";
         CHECK(get_ec == evolink::api_errc::not_found);
         CHECK(wait_ec == evolink::api_errc::not_found);
         record("task expired", "get", describe(get_ec));
@@ -321,39 +307,36 @@ TEST_CASE("fault matrix: expired tasks, and callbacks duplicated, late or lost")
     for (auto& c : {cb_case{"callback duplicated x3", 3, 0ms, false}, cb_case{"callback late (after polling won)", 0, 400ms, false},
                     cb_case{"callback lost", 0, 0ms, true}}) {
         INFO(c.name);
-        asio::io_context io;
-        fake_server server(io.get_executor(), matrix_server());
-        evolink::callback_receiver receiver(io.get_executor());
-        std::string log_text;
-        evolink::client client(io.get_executor(), matrix_options(server, log_text));
+        log_capture logs;
+        fixture fx(matrix_server(), matrix_options(logs));
+        evolink::callback_receiver receiver(fx.io.get_executor());
         int completions = 0;
         evolink::error_code ec;
-        run_test(io, server, [&]() -> asio::awaitable<void> {
+        fx.run([&]() -> asio::awaitable<void> {
             evolink::testing::task_script s;
             s.progress = {50};
             s.step_interval = 20ms;
             s.callback_duplicates = c.duplicates;
             s.callback_delay = c.delay;
             s.callback_lost = c.lost;
-            server.push_script(s);
+            fx.server.push_script(s);
             evolink::wait_options o;
             o.callbacks = &receiver;
             o.callback_poll_factor = 1;
-            o.poll = c.name == "callback duplicated x3" ? evolink::poll_policy{5s, 5s, 5s, 1.0, 0.0, false}
-                                                         : evolink::poll_policy{20ms, 20ms, 20ms, 1.0, 0.0, false};
+            o.poll = c.name == "callback duplicated x3" ? poll_every(5s) : poll_every(20ms);
             evolink::text_to_image req;
             req.prompt = "matrix";
-            auto [e, t] = co_await client.image(req, o, asio::as_tuple(asio::use_awaitable));
+            auto [e, t] = co_await fx.client.image(req, o, asio::as_tuple(asio::use_awaitable));
             ec = e;
             ++completions;
             asio::steady_timer settle(co_await asio::this_coro::executor, 600ms); // let late deliveries land
             co_await settle.async_wait(asio::use_awaitable);
             receiver.stop();
         });
-        all_text += log_text;
+        all_text += logs.text();
         CHECK(!ec);
         CHECK(completions == 1);
-        CHECK(server.tasks_created() == 1);
+        CHECK(fx.server.tasks_created() == 1);
         if (c.duplicates) CHECK(receiver.duplicates() == std::size_t(c.duplicates));
         if (c.lost) CHECK(receiver.accepted() == 0);
         record(c.name, "callback", describe(ec) + " (" + std::to_string(receiver.accepted()) + " received, " +

@@ -1,7 +1,7 @@
 // The fake server's result files are real media: PNGs of the requested size
 // that decode, MP4s with an H.264 track of the requested duration. The test
 // decodes them with its own PNG and MP4 readers (Beast's inflate aside).
-#include "support.hpp"
+#include "../support/fixture.hpp"
 
 #include <boost/beast/zlib/inflate_stream.hpp>
 
@@ -18,44 +18,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct media_dir {
-    fs::path path;
-    media_dir()
-    {
-        std::random_device rd;
-        path = fs::temp_directory_path() / ("evolink-media-test-" + std::to_string(rd()) + std::to_string(rd()));
-        fs::create_directories(path);
-    }
-    ~media_dir()
-    {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-};
-
-std::string slurp(const fs::path& p)
-{
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 std::uint32_t be32(std::string_view s, std::size_t at)
 {
     REQUIRE(at + 4 <= s.size());
     std::uint32_t v = 0;
     for (std::size_t i = 0; i < 4; ++i) v = (v << 8) | static_cast<unsigned char>(s[at + i]);
     return v;
-}
-
-// Bit by bit, independent of the table-driven ones in testing/media.hpp.
-std::uint32_t crc32_bitwise(std::string_view s)
-{
-    std::uint32_t c = 0xFFFFFFFFu;
-    for (unsigned char b : s) {
-        c ^= b;
-        for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1)));
-    }
-    return ~c;
 }
 
 std::uint32_t adler32_simple(std::string_view s)
@@ -107,7 +75,7 @@ image decode_png(const std::string& png)
         auto n = be32(png, at);
         REQUIRE(at + 12 + n <= png.size());
         auto type_and_data = std::string_view(png).substr(at + 4, 4 + n);
-        CHECK(be32(png, at + 8 + n) == crc32_bitwise(type_and_data));
+        CHECK(be32(png, at + 8 + n) == test_support::crc32(type_and_data));
         std::string type(type_and_data.substr(0, 4));
         img.chunks.push_back(type);
         if (type == "IHDR") {
@@ -223,35 +191,25 @@ void check_mp4(const std::string& file, std::uint32_t seconds)
     }
 }
 
-evolink::wait_options quick()
-{
-    evolink::wait_options o;
-    o.poll = {10ms, 10ms, 10ms, 1.0, 0.0, false};
-    return o;
-}
-
 } // namespace
 
 TEST_CASE("image results are PNGs of the requested size that decode, drawn from the prompt")
 {
-    env_guard env;
-    media_dir dir;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    temp_dir dir;
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
         evolink::text_to_image req;
         req.prompt = "a red kite over the dunes";
         req.size = "1024x768";
         req.n = 2;
-        auto t = co_await client.image(req, quick());
-        auto files = co_await client.download_results(t, dir.path);
+        auto t = co_await fx.client.image(req, fast_wait());
+        auto files = co_await fx.client.download_results(t, dir.path);
         REQUIRE(files.size() == 2);
         std::vector<image> images;
         for (std::size_t i = 0; i < 2; ++i) {
             CHECK(files[i].content_type == "image/png");
-            auto bytes = slurp(files[i].path);
-            CHECK(bytes == server.result_content(t.results[i]));
+            auto bytes = read_all(files[i].path);
+            CHECK(bytes == fx.server.result_content(t.results[i]));
             CHECK(bytes.size() == 256 * 1024); // padded to result_bytes, with a chunk decoders skip
             images.push_back(decode_png(bytes));
             CHECK(images.back().width == 1024);
@@ -262,8 +220,8 @@ TEST_CASE("image results are PNGs of the requested size that decode, drawn from 
 
         evolink::text_to_image plain;
         plain.prompt = "a blue whale";
-        auto t2 = co_await client.image(plain, quick());
-        auto other = decode_png(server.result_content(t2.results[0]));
+        auto t2 = co_await fx.client.image(plain, fast_wait());
+        auto other = decode_png(fx.server.result_content(t2.results[0]));
         CHECK(other.width == 1280); // the fake's default size
         CHECK(other.height == 720);
         CHECK(other.at(0, 0) != images[0].at(0, 0)); // colours come from the prompt
@@ -272,23 +230,20 @@ TEST_CASE("image results are PNGs of the requested size that decode, drawn from 
 
 TEST_CASE("video results are H.264 MP4s of the requested duration")
 {
-    env_guard env;
-    media_dir dir;
-    asio::io_context io;
+    temp_dir dir;
     evolink::testing::fake_server_options so;
     so.result_bytes = 0; // no padding: the media alone
-    fake_server server(io.get_executor(), so);
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx(so);
+    fx.run([&]() -> asio::awaitable<void> {
         for (int seconds : {5, 10}) {
             evolink::text_to_video req;
             req.prompt = "waves on a beach";
             req.duration = seconds;
-            auto t = co_await client.video(req, quick());
-            auto files = co_await client.download_results(t, dir.path);
+            auto t = co_await fx.client.video(req, fast_wait());
+            auto files = co_await fx.client.download_results(t, dir.path);
             REQUIRE(files.size() == 1);
             CHECK(files[0].content_type == "video/mp4");
-            auto bytes = slurp(files[0].path);
+            auto bytes = read_all(files[0].path);
             CHECK(bytes.size() < 40 * 1024); // a one-second clip, looped: small
             check_mp4(bytes, static_cast<std::uint32_t>(seconds));
         }
@@ -297,27 +252,19 @@ TEST_CASE("video results are H.264 MP4s of the requested duration")
 
 TEST_CASE("padded results stay valid media, and a cut transfer resumes with Range on the real bytes")
 {
-    env_guard env;
-    media_dir dir;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    temp_dir dir;
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
         evolink::text_to_video req;
         req.prompt = "a paper boat";
-        auto t = co_await client.video(req, quick());
-        canned_response cut;
-        cut.method = "GET";
-        cut.path_prefix = "/results/";
-        cut.status = 0; // the real answer, cut in the middle
-        cut.process = true;
-        cut.kind = evolink::testing::fault::cut_body;
-        server.inject(cut);
-        auto r = co_await client.download(t.results[0], dir.path / "boat.mp4");
+        auto t = co_await fx.client.video(req, fast_wait());
+        auto cut = result_fault(evolink::testing::fault::cut_body); // the real answer, cut in the middle
+        fx.server.inject(cut);
+        auto r = co_await fx.client.download(t.results[0], dir.path / "boat.mp4");
         CHECK(r.resumes == 1);
-        CHECK(server.requests().back().headers.count("range") == 1);
-        auto bytes = slurp(r.path);
-        CHECK(bytes == server.result_content(t.results[0]));
+        CHECK(fx.server.requests().back().headers.count("range") == 1);
+        auto bytes = read_all(r.path);
+        CHECK(bytes == fx.server.result_content(t.results[0]));
         CHECK(bytes.size() == 256 * 1024);
         check_mp4(bytes, 5);
         mp4_boxes b;
@@ -326,11 +273,11 @@ TEST_CASE("padded results stay valid media, and a cut transfer resumes with Rang
 
         evolink::text_to_image image_req;
         image_req.prompt = "a paper boat";
-        auto ti = co_await client.image(image_req, quick());
-        server.inject(cut);
-        auto ri = co_await client.download(ti.results[0], dir.path / "boat.png");
+        auto ti = co_await fx.client.image(image_req, fast_wait());
+        fx.server.inject(cut);
+        auto ri = co_await fx.client.download(ti.results[0], dir.path / "boat.png");
         CHECK(ri.resumes == 1);
-        auto img = decode_png(slurp(ri.path));
+        auto img = decode_png(read_all(ri.path));
         CHECK(img.width == 1280);
         CHECK(std::count(img.chunks.begin(), img.chunks.end(), "evPd") == 1);
     });

@@ -1,6 +1,6 @@
 // Waiting for tasks: paced polling, progress, deadline, task errors,
 // cancellation, and one-call image()/video()/generate().
-#include "support.hpp"
+#include "../support/fixture.hpp"
 
 #include <boost/json.hpp>
 
@@ -11,79 +11,60 @@ using evolink::testing::task_script;
 
 namespace {
 
-evolink::poll_policy fast(std::chrono::milliseconds every = 10ms)
-{
-    return {every, every, every, 1.0, 0.0, false};
-}
-
-evolink::text_to_image image_req()
-{
-    evolink::text_to_image r;
-    r.prompt = "a red fox in snow";
-    return r;
-}
+evolink::text_to_image image_req() { return image_request("a red fox in snow"); }
 
 } // namespace
 
 TEST_CASE("wait reports each change of status and progress, then returns the completed task")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
-        auto t = co_await client.submit(image_req());
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
+        auto t = co_await fx.client.submit(image_req());
         std::vector<std::pair<task_status, int>> seen;
         evolink::wait_options o;
-        o.poll = fast();
+        o.poll = fast_poll();
         o.on_progress = [&](const evolink::task& p) { seen.emplace_back(p.status, p.progress); };
-        auto done = co_await client.wait(t, o);
+        auto done = co_await fx.client.wait(t, o);
         CHECK(done.status == task_status::completed);
         CHECK(done.results.size() == 1);
         CHECK(seen == std::vector<std::pair<task_status, int>>{{task_status::pending, 0}, {task_status::processing, 25},
                                                                {task_status::processing, 50}, {task_status::processing, 75},
                                                                {task_status::completed, 100}});
         // Four reads, no more: each one advanced the task (the first came after the initial delay).
-        CHECK(server.count("GET", "/v1/tasks/") == 4);
+        CHECK(fx.server.count("GET", "/v1/tasks/") == 4);
     });
 }
 
 TEST_CASE("progress is reported only on change, however often the task is read")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
         task_script slow;
         slow.progress = {40};
         slow.step_interval = 150ms; // time-driven: many reads see the same state
-        server.push_script(slow);
-        auto t = co_await client.submit(image_req());
+        fx.server.push_script(slow);
+        auto t = co_await fx.client.submit(image_req());
         int calls = 0;
         evolink::wait_options o;
-        o.poll = fast();
+        o.poll = fast_poll();
         o.on_progress = [&](const evolink::task&) { ++calls; };
-        auto done = co_await client.wait(t.id, o);
+        auto done = co_await fx.client.wait(t.id, o);
         CHECK(done.status == task_status::completed);
-        CHECK(server.count("GET", "/v1/tasks/") > 10);
+        CHECK(fx.server.count("GET", "/v1/tasks/") > 10);
         CHECK(calls == 3); // pending, processing 40, completed
     });
 }
 
 TEST_CASE("image() and video() submit, hand over the task id, then wait")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
         std::vector<std::string> events;
         evolink::wait_options o;
-        o.poll = fast();
+        o.poll = fast_poll();
         o.on_submitted = [&](const evolink::task& t) { events.push_back("submitted " + std::string(to_string(t.status))); };
         o.on_progress = [&](const evolink::task& t) { events.push_back(std::string(to_string(t.status))); };
-        auto img = co_await client.image(image_req(), o);
+        auto img = co_await fx.client.image(image_req(), o);
         CHECK(img.status == task_status::completed);
         REQUIRE(events.size() >= 2);
         CHECK(events[0] == "submitted pending");
@@ -92,26 +73,23 @@ TEST_CASE("image() and video() submit, hand over the task id, then wait")
         evolink::image_to_video v;
         v.prompt = "the fox runs";
         v.image_url = img.results.at(0);
-        auto vid = co_await client.video(v, o);
+        auto vid = co_await fx.client.video(v, o);
         CHECK(vid.type == "video");
         CHECK(vid.results.at(0).ends_with(".mp4"));
 
         evolink::generic_request g;
         g.model = "wan2.6-text-to-video";
         g.fields = {{"prompt", "comet"}};
-        auto gen = co_await client.generate(g, o);
+        auto gen = co_await fx.client.generate(g, o);
         CHECK(gen.status == task_status::completed);
     });
 }
 
 TEST_CASE("wait resumes from a bare id, reading it at once")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
-        auto t = co_await client.submit(image_req());
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
+        auto t = co_await fx.client.submit(image_req());
         evolink::wait_options o;
         o.poll = evolink::poll_policy{10s, 10ms, 10ms, 1.0, 0.0, false};
         // The initial delay applies after the first read only: a bare id is read immediately.
@@ -123,7 +101,7 @@ TEST_CASE("wait resumes from a bare id, reading it at once")
         };
         o.deadline = 200ms;
         evolink::diagnostics diag;
-        auto [ec, last] = co_await client.wait(t.id, o, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, last] = co_await fx.client.wait(t.id, o, diag, asio::as_tuple(asio::use_awaitable));
         CHECK(ec == evolink::errc::deadline_exceeded);
         CHECK(progress == std::vector<int>{25});
     });
@@ -131,21 +109,18 @@ TEST_CASE("wait resumes from a bare id, reading it at once")
 
 TEST_CASE("the deadline ends the wait with the task id and the last status seen")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
         task_script never;
         never.step_interval = 1h;
-        server.push_script(never);
-        auto t = co_await client.submit(image_req());
+        fx.server.push_script(never);
+        auto t = co_await fx.client.submit(image_req());
         evolink::wait_options o;
-        o.poll = fast(50ms);
+        o.poll = poll_every(50ms);
         o.deadline = 300ms;
         auto start = std::chrono::steady_clock::now();
         try {
-            co_await client.wait(t, o);
+            co_await fx.client.wait(t, o);
             FAIL("no deadline");
         } catch (const evolink::error& e) {
             auto took = std::chrono::steady_clock::now() - start;
@@ -161,19 +136,16 @@ TEST_CASE("the deadline ends the wait with the task id and the last status seen"
 
 TEST_CASE("every task error code ends the wait with task_failed, its message and retryability")
 {
-    env_guard env;
     const std::vector<std::pair<std::string, bool>> codes = {
         {"content_policy_violation", false}, {"invalid_parameters", false},      {"image_processing_error", false},
         {"image_dimension_mismatch", false}, {"request_cancelled", false},       {"generation_failed_no_content", true},
         {"service_error", true},             {"generation_timeout", true},       {"resource_exhausted", true},
         {"quota_exceeded", true},            {"service_unavailable", true},      {"resource_not_found", true},
         {"unknown_error", true},             {"some_new_code", false}};
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
         evolink::wait_options o;
-        o.poll = fast();
+        o.poll = fast_poll();
         for (auto& [code, retryable] : codes) {
             INFO(code);
             task_script s;
@@ -181,9 +153,9 @@ TEST_CASE("every task error code ends the wait with task_failed, its message and
             s.outcome = task_status::failed;
             s.error_code = code;
             s.error_message = "because " + code;
-            server.push_script(s);
+            fx.server.push_script(s);
             evolink::diagnostics diag;
-            auto [ec, t] = co_await client.image(image_req(), o, diag, asio::as_tuple(asio::use_awaitable));
+            auto [ec, t] = co_await fx.client.image(image_req(), o, diag, asio::as_tuple(asio::use_awaitable));
             CHECK(ec == evolink::errc::task_failed);
             CHECK(diag.code == code);
             CHECK(diag.message == "because " + code);
@@ -194,9 +166,9 @@ TEST_CASE("every task error code ends the wait with task_failed, its message and
         }
         task_script c;
         c.outcome = task_status::cancelled;
-        server.push_script(c);
+        fx.server.push_script(c);
         evolink::diagnostics diag;
-        auto [ec, t] = co_await client.image(image_req(), o, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, t] = co_await fx.client.image(image_req(), o, diag, asio::as_tuple(asio::use_awaitable));
         CHECK(ec == evolink::errc::task_cancelled);
         CHECK(diag.code == "request_cancelled");
     });
@@ -204,18 +176,15 @@ TEST_CASE("every task error code ends the wait with task_failed, its message and
 
 TEST_CASE("a transient failure of one read does not end the wait; a permanent one does")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
-        auto t = co_await client.submit(image_req());
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
+        auto t = co_await fx.client.submit(image_req());
         for (unsigned status : {503u, 429u, 500u, 502u}) {
             canned_response c;
             c.method = "GET";
             c.status = status;
             c.body = status == 502 ? "<html>bad gateway</html>" : "";
-            server.inject(c);
+            fx.server.inject(c);
         }
         canned_response drop; // the connection closes without an answer being usable
         drop.method = "GET";
@@ -223,19 +192,19 @@ TEST_CASE("a transient failure of one read does not end the wait; a permanent on
         drop.body = "{";
         drop.close_connection = true;
         evolink::wait_options o;
-        o.poll = fast();
-        auto done = co_await client.wait(t, o);
+        o.poll = fast_poll();
+        auto done = co_await fx.client.wait(t, o);
         CHECK(done.status == task_status::completed);
-        CHECK(server.count("GET", "/v1/tasks/") == 8); // 4 failures + 4 real reads
+        CHECK(fx.server.count("GET", "/v1/tasks/") == 8); // 4 failures + 4 real reads
 
-        auto t2 = co_await client.submit(image_req());
+        auto t2 = co_await fx.client.submit(image_req());
         canned_response denied;
         denied.method = "GET";
         denied.status = 401;
         denied.body = R"({"error":{"code":401,"message":"key revoked","type":"authentication_error"}})";
-        server.inject(denied);
+        fx.server.inject(denied);
         evolink::diagnostics diag;
-        auto [ec, last] = co_await client.wait(t2, o, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, last] = co_await fx.client.wait(t2, o, diag, asio::as_tuple(asio::use_awaitable));
         CHECK(ec == evolink::api_errc::unauthorized);
         CHECK(diag.task_id == t2.id);
         CHECK(diag.task_status == "pending");
@@ -244,12 +213,9 @@ TEST_CASE("a transient failure of one read does not end the wait; a permanent on
 
 TEST_CASE("an unknown status keeps the wait going")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
-        auto t = co_await client.submit(image_req());
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
+        auto t = co_await fx.client.submit(image_req());
         auto odd = evolink::to_json(t);
         odd["status"] = "queued_for_gpu";
         canned_response c;
@@ -257,12 +223,12 @@ TEST_CASE("an unknown status keeps the wait going")
         c.status = 200;
         c.body = boost::json::serialize(odd);
         c.times = 3;
-        server.inject(c);
+        fx.server.inject(c);
         std::vector<std::string> statuses;
         evolink::wait_options o;
-        o.poll = fast();
+        o.poll = fast_poll();
         o.on_progress = [&](const evolink::task& p) { statuses.push_back(p.status_text); };
-        auto done = co_await client.wait(t, o);
+        auto done = co_await fx.client.wait(t, o);
         CHECK(done.status == task_status::completed);
         REQUIRE(statuses.size() >= 3);
         CHECK(statuses[1] == "queued_for_gpu");
@@ -271,31 +237,28 @@ TEST_CASE("an unknown status keeps the wait going")
 
 TEST_CASE("cancellation stops a wait at once, asleep or mid-request, and leaves nothing pending")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
-    run_test(io, server, [&]() -> asio::awaitable<void> {
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
         auto ex = co_await asio::this_coro::executor;
-        auto t = co_await client.submit(image_req());
+        auto t = co_await fx.client.submit(image_req());
         for (bool mid_request : {false, true}) {
             INFO("mid request: " << mid_request);
             evolink::wait_options o;
-            o.poll = mid_request ? fast(1ms) : fast(10s);
+            o.poll = mid_request ? poll_every(1ms) : poll_every(10s);
             if (mid_request) {
                 canned_response slow;
                 slow.method = "GET";
                 slow.status = 200;
                 slow.body = boost::json::serialize(evolink::to_json(t));
                 slow.delay = 10s;
-                server.inject(slow);
+                fx.server.inject(slow);
             }
             asio::cancellation_signal signal;
             asio::steady_timer timer(ex, 100ms);
             timer.async_wait([&](auto) { signal.emit(asio::cancellation_type::terminal); });
             auto start = std::chrono::steady_clock::now();
             evolink::diagnostics diag;
-            auto [ec, last] = co_await client.wait(
+            auto [ec, last] = co_await fx.client.wait(
                 t, o, diag, asio::bind_cancellation_slot(signal.slot(), asio::as_tuple(asio::use_awaitable)));
             CHECK(ec == asio::error::operation_aborted);
             CHECK(std::chrono::steady_clock::now() - start < 1s);
@@ -308,20 +271,17 @@ TEST_CASE("cancellation stops a wait at once, asleep or mid-request, and leaves 
 
 TEST_CASE("wait with a callback token completes exactly once")
 {
-    env_guard env;
-    asio::io_context io;
-    fake_server server(io.get_executor());
-    evolink::client client(io.get_executor(), server.client_options());
+    fixture fx;
     int completions = 0;
     evolink::wait_options o;
-    o.poll = fast();
-    client.image(image_req(), o, [&](evolink::error_code ec, evolink::task t) {
+    o.poll = fast_poll();
+    fx.client.image(image_req(), o, [&](evolink::error_code ec, evolink::task t) {
         ++completions;
         CHECK(!ec);
         CHECK(t.status == task_status::completed);
-        server.stop();
+        fx.server.stop();
     });
-    io.run_for(30s);
+    fx.io.run_for(30s);
     CHECK(completions == 1);
-    CHECK(io.stopped());
+    CHECK(fx.io.stopped());
 }

@@ -8,6 +8,9 @@
 
 #include <evolink/images.hpp>
 
+#include "../support/files.hpp" // after the library: see support/fixture.hpp
+#include "../support/png.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -41,11 +44,6 @@ namespace fs = std::filesystem;
 void put(bytes& b, std::string_view s) { b.insert(b.end(), s.begin(), s.end()); }
 void put(bytes& b, const bytes& s) { b.insert(b.end(), s.begin(), s.end()); }
 void be16(bytes& b, std::uint32_t v) { b.insert(b.end(), {static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)}); }
-void be32(bytes& b, std::uint32_t v)
-{
-    be16(b, v >> 16);
-    be16(b, v & 0xFFFF);
-}
 void le16(bytes& b, std::uint32_t v) { b.insert(b.end(), {static_cast<unsigned char>(v), static_cast<unsigned char>(v >> 8)}); }
 void le24(bytes& b, std::uint32_t v)
 {
@@ -58,46 +56,14 @@ void le32(bytes& b, std::uint32_t v)
     le16(b, v >> 16);
 }
 
-std::uint32_t crc32(const unsigned char* p, std::size_t n)
-{
-    std::uint32_t c = 0xFFFFFFFFu;
-    for (std::size_t i = 0; i < n; ++i) {
-        c ^= p[i];
-        for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1)));
-    }
-    return ~c;
-}
-
-bytes png_chunk(std::string_view type, const bytes& data)
-{
-    bytes c;
-    be32(c, static_cast<std::uint32_t>(data.size()));
-    put(c, type);
-    put(c, data);
-    be32(c, crc32(c.data() + 4, c.size() - 4));
-    return c;
-}
-
-/// Signature, IHDR, tEXt, optional tRNS, IDAT (not real zlib data: nothing
-/// decompresses it), optional tRNS after IDAT, IEND.
+/// The shared PNG builder's bytes (tests/support/png.hpp): signature, IHDR,
+/// tEXt at offset 33, PLTE, tRNS, IDAT (10 bytes), tRNS after IDAT, IEND.
 bytes make_png(std::uint32_t w, std::uint32_t h, unsigned colour = 2, bool trns = false, bool trns_after_idat = false,
                unsigned depth = 8)
 {
-    bytes b;
-    put(b, std::string_view("\x89PNG\r\n\x1a\n", 8));
-    bytes ihdr;
-    be32(ihdr, w);
-    be32(ihdr, h);
-    ihdr.insert(ihdr.end(), {static_cast<unsigned char>(depth), static_cast<unsigned char>(colour), 0, 0, 0});
-    put(b, png_chunk("IHDR", ihdr));
-    put(b, png_chunk("tEXt", bytes{'C', 'o', 'm', 'm', 'e', 'n', 't', 0, 'h', 'i'}));
-    if (colour == 3) put(b, png_chunk("PLTE", bytes(6, 0x80)));
-    bytes t = colour == 3 ? bytes{0x00} : colour == 0 ? bytes{0, 0} : bytes{0, 0, 0, 0, 0, 0};
-    if (trns) put(b, png_chunk("tRNS", t));
-    put(b, png_chunk("IDAT", bytes{0x78, 0x9C, 0x63, 0x60, 0x00, 0x00, 0x00, 0x02, 0x00, 0x01}));
-    if (trns_after_idat) put(b, png_chunk("tRNS", t));
-    put(b, png_chunk("IEND", {}));
-    return b;
+    auto png = test_support::make_png(
+        w, h, {.colour_type = colour, .bit_depth = depth, .trns = trns, .trns_after_idat = trns_after_idat});
+    return bytes(png.begin(), png.end());
 }
 
 /// SOI, APP0 (JFIF), APP1 (Exif, holding bytes that look like SOF and EOI
@@ -296,28 +262,7 @@ std::size_t end_of(const bytes& b, std::initializer_list<unsigned char> tag, std
     return static_cast<std::size_t>(it - b.begin()) + extra;
 }
 
-struct temp_dir {
-    fs::path path;
-    temp_dir()
-    {
-        std::random_device rd;
-        path = fs::temp_directory_path() / ("evolink-images-" + std::to_string(rd()) + std::to_string(rd()));
-        fs::create_directories(path);
-    }
-    ~temp_dir()
-    {
-        std::error_code ec;
-        fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
-        for (auto& e : fs::directory_iterator(path, ec)) fs::permissions(e.path(), fs::perms::owner_all, fs::perm_options::add, ec);
-        fs::remove_all(path, ec);
-    }
-    fs::path write(const std::string& name, const bytes& b) const
-    {
-        auto p = path / name;
-        std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-        return p;
-    }
-};
+using test_support::temp_dir;
 
 } // namespace
 

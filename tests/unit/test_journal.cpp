@@ -1,5 +1,6 @@
 // The file journal read back after crashes (no sockets).
 #include <evolink.hpp>
+#include "../support/files.hpp" // after the library: see support/fixture.hpp
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -13,26 +14,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct temp_dir {
-    fs::path path;
-    temp_dir()
-    {
-        std::random_device rd;
-        path = fs::temp_directory_path() / ("evolink-journal-test-" + std::to_string(rd()) + std::to_string(rd()));
-        fs::create_directories(path);
-    }
-    ~temp_dir()
-    {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-};
-
-std::string read_all(const fs::path& p)
-{
-    std::ifstream in(p, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using test_support::read_all;
+using test_support::temp_dir;
 
 std::vector<std::string> ids(const std::vector<evolink::journal_entry>& v)
 {
