@@ -5,6 +5,7 @@
 // section 2 and the seed pages), then to_json / from_json.
 
 #include <evolink/requests.hpp>
+#include <evolink/testing/request_parser.hpp>
 
 #include <catch2/catch.hpp>
 
