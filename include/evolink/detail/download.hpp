@@ -9,6 +9,7 @@
 // (else started again), a size limit, progress. No API key is sent: result
 // URLs are not the API's. The rules are download_fsm's (download_fsm.hpp);
 // here they meet the transport (get_streamed) and the file executor.
+// Also download_all: every result of a task, one after the other.
 
 #include <evolink/detail/config.hpp>
 #include <evolink/detail/download_fsm.hpp>
@@ -20,6 +21,7 @@
 
 #include <boost/url/parse.hpp>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -298,6 +300,88 @@ EVOLINK_INLINE asio::awaitable<outcome<download_result>> download(std::shared_pt
         co_return failure<download_result>(make_error_code(errc::invalid_request), std::move(*d));
     downloader one(std::move(core), *job);
     co_return co_await one.run();
+}
+
+/// The file name extension of a URL's path (".mp4"), when it is a short
+/// alphanumeric one; else "".
+EVOLINK_INLINE std::string url_extension(std::string_view url)
+{
+    auto u = boost::urls::parse_uri(url);
+    if (!u) return {};
+    std::string path(u->path());
+    auto slash = path.rfind('/'), dot = path.rfind('.');
+    if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return {};
+    std::string ext = path.substr(dot);
+    if (ext.size() < 2 || ext.size() > 6) return {};
+    for (auto& c : ext.substr(1)) {
+        if (!std::isalnum(static_cast<unsigned char>(c))) return {};
+    }
+    for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return ext;
+}
+
+/// The extension for a Content-Type, when the URL had none.
+EVOLINK_INLINE std::string_view type_extension(std::string_view content_type)
+{
+    auto semi = content_type.find(';');
+    auto t = content_type.substr(0, semi);
+    if (t == "video/mp4") return ".mp4";
+    if (t == "video/webm") return ".webm";
+    if (t == "video/quicktime") return ".mov";
+    if (t == "image/png") return ".png";
+    if (t == "image/jpeg") return ".jpg";
+    if (t == "image/webp") return ".webp";
+    if (t == "image/gif") return ".gif";
+    if (t == "image/bmp") return ".bmp";
+    return ".bin";
+}
+
+/// Downloads every result of a task into a directory, one after the other,
+/// as `<task id>-<index><ext>`.
+EVOLINK_INLINE asio::awaitable<outcome<std::vector<download_result>>>
+download_all(std::shared_ptr<transport> core, std::shared_ptr<const results_job> job)
+{
+    using list = std::vector<download_result>;
+    const auto& t = job->t;
+    if (t.results.empty()) {
+        auto d = invalid("task", "task " + detail::quoted(t.id) + " (status " + std::string(to_string(t.status)) +
+                                     ") has no result URLs; allowed: a completed task");
+        d.task_id = t.id;
+        co_return failure<list>(make_error_code(errc::invalid_request), std::move(d));
+    }
+    std::error_code fec;
+    if (!std::filesystem::is_directory(job->directory, fec)) {
+        std::filesystem::create_directories(job->directory, fec);
+        if (fec)
+            co_return failure<list>(make_error_code(errc::invalid_request),
+                                    invalid("directory", "cannot create " + detail::quoted(job->directory.string()) + ": " +
+                                                             fec.message()));
+    }
+    std::string stem;
+    for (char c : t.id) stem += std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' ? c : '_';
+    if (stem.empty()) stem = "task";
+    list done;
+    for (std::size_t i = 0; i < t.results.size(); ++i) {
+        auto ext = url_extension(t.results[i]);
+        auto dj = std::make_shared<download_job>();
+        dj->url = t.results[i];
+        dj->path = job->directory / (stem + "-" + std::to_string(i) + ext);
+        dj->options = job->options;
+        auto r = co_await download(core, dj);
+        if (r.ec) {
+            r.diag.task_id = t.id;
+            r.diag.message = "result " + std::to_string(i) + " of task " + t.id + ": " + r.diag.message;
+            co_return outcome<list>{r.ec, std::move(r.diag), std::move(done)};
+        }
+        if (ext.empty()) { // name it from its Content-Type
+            auto named = r.value.path;
+            named += std::string(type_extension(r.value.content_type));
+            std::filesystem::rename(r.value.path, named, fec);
+            if (!fec) r.value.path = named;
+        }
+        done.push_back(std::move(r.value));
+    }
+    co_return outcome<list>{{}, {}, std::move(done)};
 }
 
 } // namespace evolink::detail
