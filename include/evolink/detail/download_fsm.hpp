@@ -126,7 +126,7 @@ public:
     };
 
     enum class act {
-        request, ///< send a GET for target() to origin() with headers(), after `delay`
+        request, ///< send a GET for target() to where() with headers(), after `delay`
         stream,  ///< (on a head) read the body, piece by piece, into the file
         excerpt, ///< (on a head) an error answer: read a little of it for the message
         drop,    ///< (on a head) close without reading the body; then on_end()
