@@ -41,6 +41,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -229,27 +230,6 @@ public:
         std::unique_ptr<connection> conn_;
     };
 
-    /// A connection to `o`: an idle pooled one, else a new one once the pool
-    /// has room. The caller must keep the transport alive while it holds it.
-    asio::awaitable<outcome<lease>> checkout(const origin& o)
-    {
-        auto& pool = pool_for(o);
-        auto acquired = co_await acquire(pool, o);
-        if (acquired.ec) {
-            release_slot(pool);
-            co_return failure<lease>(acquired.ec, std::move(acquired.diag));
-        }
-        lease l(this, &pool, std::move(acquired.value));
-        if (co_await cancellation_requested() != asio::cancellation_type::none) {
-            // Nothing was written: the connection is good, the request not sent.
-            l.checkin(true);
-            diagnostics d;
-            d.message = "cancelled before the request to " + o.key() + " was sent (nothing was sent)";
-            co_return failure<lease>(asio::error::operation_aborted, std::move(d));
-        }
-        co_return outcome<lease>{{}, {}, std::move(l)};
-    }
-
     /// Sends one request and reads its answer. A non-2xx status is not an
     /// error here: the caller reads status and body. `body` empty: no body.
     /// `authorize`: send the API key (false for URLs that are not the API's:
@@ -298,6 +278,200 @@ public:
         co_return co_await exchange(o, http::verb::post, target, req, b.get(), true); // an upload: a creation
     }
 
+    /// Where a streamed GET (get_streamed) puts its answer: the head decides
+    /// what becomes of the body, which then arrives piece by piece.
+    class body_sink {
+    public:
+        enum class plan {
+            stream,  ///< read the body into buffer(), calling on_piece() for each piece
+            excerpt, ///< read up to 4 KiB of it into http_result::body (an error answer)
+            drop,    ///< leave it unread (the connection closes)
+        };
+        /// The answer's head; `length`: its Content-Length, if any.
+        virtual asio::awaitable<plan> on_head(const http::response_header<>& head,
+                                              std::optional<std::uint64_t> length) = 0;
+        /// Where the body goes. Each piece fills it, from as many reads as
+        /// it takes, before on_piece() is called.
+        virtual std::span<char> buffer() = 0;
+        /// The first `n` bytes of buffer() are the next piece. An error ends
+        /// the exchange and is returned as it is (not described).
+        virtual asio::awaitable<error_code> on_piece(std::size_t n) = 0;
+
+    protected:
+        ~body_sink() = default;
+    };
+
+    /// GETs a file that is not the API's (no API key, Accept: */*; downloads)
+    /// and hands its answer to `sink`. `what` names the request in messages
+    /// (the caller redacts it); `stall` bounds each read of the body. The
+    /// result holds the answer's head (and an excerpt's body), or the error
+    /// described (http_result::sent: the request started to go out).
+    asio::awaitable<outcome<http_result>> get_streamed(const origin& o, const std::string& target, const http_headers& extra,
+                                                       body_sink& sink, const std::string& what,
+                                                       std::chrono::milliseconds stall)
+    {
+        auto self = shared_from_this(); // keep the pools alive across suspensions
+        http::request<http::empty_body> req{http::verb::get, o.path + target, 11};
+        set_headers(req, o, false, extra);
+        req.set(http::field::accept, "*/*");
+        auto leased = co_await checkout(o);
+        if (leased.ec) co_return failure<http_result>(leased.ec, std::move(leased.diag)); // sent = false
+        auto& conn = leased.value;
+
+        http::response_parser<http::buffer_body> parser;
+        parser.header_limit(static_cast<std::uint32_t>(opts_.max_response_header_bytes));
+        parser.body_limit(boost::none); // the sink counts
+        conn->lowest().expires_after(opts_.request_timeout);
+        const char* phase = "writing the request";
+        auto ec = co_await write_on(*conn, req, nullptr);
+        if (!ec) {
+            phase = "reading the answer";
+            ec = co_await read_on(*conn, parser, read_mode::header);
+        }
+        http_result r;
+        r.sent = true;
+        bool sink_failed = false;
+        if (!ec) {
+            auto& res = parser.get();
+            r = read_head(res);
+            std::optional<std::uint64_t> length;
+            if (auto n = parser.content_length()) length = *n;
+            auto plan = co_await sink.on_head(res, length);
+            if (plan == body_sink::plan::excerpt) {
+                r.body = co_await read_excerpt(*conn, parser, stall);
+            } else if (plan == body_sink::plan::stream) {
+                phase = "reading the body";
+                ec = co_await read_body(*conn, parser, sink, stall, sink_failed);
+                if (!ec) conn.checkin(res.keep_alive());
+            } // excerpt, drop: the lease closes the connection (its body is unread)
+        }
+        if (ec && !sink_failed) {
+            auto d = describe(ec, phase, what, std::string_view(phase) == "reading the body" ? stall : opts_.request_timeout);
+            co_return outcome<http_result>{d.first, std::move(d.second), std::move(r)};
+        }
+        co_return outcome<http_result>{ec, {}, std::move(r)};
+    }
+
+private:
+    /// A connection to `o`: an idle pooled one, else a new one once the pool
+    /// has room. The caller must keep the transport alive while it holds it.
+    asio::awaitable<outcome<lease>> checkout(const origin& o)
+    {
+        auto& pool = pool_for(o);
+        auto acquired = co_await acquire(pool, o);
+        if (acquired.ec) {
+            release_slot(pool);
+            co_return failure<lease>(acquired.ec, std::move(acquired.diag));
+        }
+        lease l(this, &pool, std::move(acquired.value));
+        if (co_await cancellation_requested() != asio::cancellation_type::none) {
+            // Nothing was written: the connection is good, the request not sent.
+            l.checkin(true);
+            diagnostics d;
+            d.message = "cancelled before the request to " + o.key() + " was sent (nothing was sent)";
+            co_return failure<lease>(asio::error::operation_aborted, std::move(d));
+        }
+        co_return outcome<lease>{{}, {}, std::move(l)};
+    }
+
+    /// One exchange on a pooled connection: `write(stream)` sends the
+    /// request, then the answer is read whole (within the size limits).
+    template <class Body>
+    asio::awaitable<outcome<http_result>> exchange(const origin& o, http::verb method, const std::string& target,
+                                                   http::request<Body>& req, const streamed_body* b, bool creation)
+    {
+        auto self = shared_from_this(); // keep the pools alive across suspensions
+        auto leased = co_await checkout(o);
+        if (leased.ec) co_return failure<http_result>(leased.ec, std::move(leased.diag)); // sent = false
+        auto& conn = leased.value;
+
+        http::response_parser<http::string_body> parser;
+        parser.header_limit(static_cast<std::uint32_t>(opts_.max_response_header_bytes));
+        parser.body_limit(opts_.max_response_body_bytes);
+        conn->lowest().expires_after(opts_.request_timeout);
+        // checkout() saw no cancellation: from the first byte on, a creation
+        // lets only terminal through to its I/O (see launch_op).
+        if (creation)
+            co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation(), terminal_only{});
+        const char* phase = "writing the request";
+        auto ec = co_await write_on(*conn, req, b);
+        if (!ec) {
+            phase = "reading the answer";
+            ec = co_await read_on(*conn, parser, read_mode::whole);
+        }
+        auto held = asio::cancellation_type::none;
+        if (creation) {
+            held = co_await cancellation_requested();
+            co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation(), pass_as_terminal{});
+        }
+        std::string what = std::string(http::to_string(method)) + " " + o.key() + o.path + target;
+        if (ec) {
+            bool reused = conn->requests > 0;
+            conn.checkin(false);
+            auto d = describe(ec, phase, what, opts_.request_timeout);
+            if (reused && d.first == make_error_code(errc::connection_lost))
+                d.second.message += " (on a reused connection)";
+            log(log_level::warning, d.second.message);
+            http_result sent;
+            sent.sent = true;
+            sent.held_cancel = held;
+            co_return outcome<http_result>{d.first, std::move(d.second), std::move(sent)};
+        }
+        auto& res = parser.get();
+        http_result r = read_head(res);
+        r.body = std::move(res.body());
+        r.held_cancel = held;
+        log(log_level::debug, what + " -> " + std::to_string(r.status) +
+                                  (r.request_id.empty() ? "" : " [request id: " + r.request_id + "]"));
+        conn.checkin(res.keep_alive());
+        co_return outcome<http_result>{{}, {}, std::move(r)};
+    }
+
+
+    /// A streamed body, piece by piece, into the sink. A read gives one TLS
+    /// record (16 KiB) at most: each piece is filled by as many reads as it
+    /// takes, so that the sink (a visit of the file executor, for a
+    /// download) is called once per piece, not once per record.
+    template <class Parser>
+    static asio::awaitable<error_code> read_body(connection& c, Parser& parser, body_sink& sink,
+                                                 std::chrono::milliseconds stall, bool& sink_failed)
+    {
+        auto piece = sink.buffer();
+        auto& body = parser.get().body();
+        error_code ec;
+        while (!ec && !parser.is_done()) {
+            body.data = piece.data();
+            body.size = piece.size();
+            while (!ec && !parser.is_done() && body.size > 0) {
+                c.lowest().expires_after(stall);
+                ec = co_await read_on(c, parser, read_mode::some);
+            }
+            if (ec == http::error::need_buffer) ec = {}; // the piece is full
+            std::size_t got = piece.size() - body.size;
+            if (got == 0) continue;
+            if (auto sec = co_await sink.on_piece(got)) {
+                sink_failed = true;
+                co_return sec;
+            }
+            // A cancellation while the sink worked (on another executor) shows only now.
+            if (co_await cancellation_requested() != asio::cancellation_type::none) ec = asio::error::operation_aborted;
+        }
+        co_return ec;
+    }
+
+    /// The start of an error answer's body, for its message.
+    template <class Parser>
+    static asio::awaitable<std::string> read_excerpt(connection& c, Parser& parser, std::chrono::milliseconds stall)
+    {
+        char small[4096];
+        auto& body = parser.get().body();
+        body.data = small;
+        body.size = sizeof small;
+        c.lowest().expires_after(stall);
+        auto ec = co_await read_on(c, parser, read_mode::some);
+        (void)ec; // a short excerpt is enough; an error here changes nothing
+        co_return std::string(small, sizeof small - body.size);
+    }
     /// Writes a request: a whole message, or the header of a streamed one
     /// followed by its parts. (Coroutine helpers here take references only:
     /// g++ 12 miscompiles class objects passed by value to coroutines.)
@@ -439,61 +613,7 @@ public:
         for (auto& [name, value] : extra) req.set(name, value);
     }
 
-private:
-    /// One exchange on a pooled connection: `write(stream)` sends the
-    /// request, then the answer is read whole (within the size limits).
-    template <class Body>
-    asio::awaitable<outcome<http_result>> exchange(const origin& o, http::verb method, const std::string& target,
-                                                   http::request<Body>& req, const streamed_body* b, bool creation)
-    {
-        auto self = shared_from_this(); // keep the pools alive across suspensions
-        auto leased = co_await checkout(o);
-        if (leased.ec) co_return failure<http_result>(leased.ec, std::move(leased.diag)); // sent = false
-        auto& conn = leased.value;
 
-        http::response_parser<http::string_body> parser;
-        parser.header_limit(static_cast<std::uint32_t>(opts_.max_response_header_bytes));
-        parser.body_limit(opts_.max_response_body_bytes);
-        conn->lowest().expires_after(opts_.request_timeout);
-        // checkout() saw no cancellation: from the first byte on, a creation
-        // lets only terminal through to its I/O (see launch_op).
-        if (creation)
-            co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation(), terminal_only{});
-        const char* phase = "writing the request";
-        auto ec = co_await write_on(*conn, req, b);
-        if (!ec) {
-            phase = "reading the answer";
-            ec = co_await read_on(*conn, parser, read_mode::whole);
-        }
-        auto held = asio::cancellation_type::none;
-        if (creation) {
-            held = co_await cancellation_requested();
-            co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation(), pass_as_terminal{});
-        }
-        std::string what = std::string(http::to_string(method)) + " " + o.key() + o.path + target;
-        if (ec) {
-            bool reused = conn->requests > 0;
-            conn.checkin(false);
-            auto d = describe(ec, phase, what, opts_.request_timeout);
-            if (reused && d.first == make_error_code(errc::connection_lost))
-                d.second.message += " (on a reused connection)";
-            log(log_level::warning, d.second.message);
-            http_result sent;
-            sent.sent = true;
-            sent.held_cancel = held;
-            co_return outcome<http_result>{d.first, std::move(d.second), std::move(sent)};
-        }
-        auto& res = parser.get();
-        http_result r = read_head(res);
-        r.body = std::move(res.body());
-        r.held_cancel = held;
-        log(log_level::debug, what + " -> " + std::to_string(r.status) +
-                                  (r.request_id.empty() ? "" : " [request id: " + r.request_id + "]"));
-        conn.checkin(res.keep_alive());
-        co_return outcome<http_result>{{}, {}, std::move(r)};
-    }
-
-public:
     /// What an answer's header says (everything but the body).
     template <class Fields>
     static http_result read_head(const http::header<false, Fields>& res)
@@ -512,7 +632,7 @@ public:
         return r;
     }
 
-private:
+
     host_pool& pool_for(const origin& o)
     {
         auto& p = pools_[o.key()];
