@@ -15,7 +15,8 @@
 #include <evolink/detail/download_fsm.hpp>
 #include <evolink/detail/operations.hpp>
 #include <evolink/detail/file_io.hpp>
-#include <evolink/detail/task_ops.hpp>
+#include <evolink/detail/random.hpp>
+#include <evolink/detail/sleep.hpp>
 #include <evolink/detail/transport.hpp>
 #include <evolink/files.hpp>
 
@@ -44,7 +45,7 @@ public:
     explicit temp_file(std::filesystem::path final_path) : final_(std::move(final_path))
     {
         auto name = final_.filename().string();
-        path_ = final_.parent_path() / ("." + name + ".evolink-part-" + make_idempotency_key().substr(4, 8));
+        path_ = final_.parent_path() / ("." + name + ".evolink-part-" + random_token(8));
     }
     temp_file(const temp_file&) = delete;
     temp_file& operator=(const temp_file&) = delete;

@@ -11,11 +11,10 @@
 
 #include <evolink/detail/api_error.hpp>
 #include <evolink/detail/config.hpp>
-#include <evolink/detail/operations.hpp> // before task_ops.hpp, which uses it without including it
 #include <evolink/detail/origin.hpp>
 #include <evolink/detail/retry.hpp>
-#include <evolink/detail/task_ops.hpp>   // next_retry
-#include <evolink/detail/transport.hpp>
+#include <evolink/detail/random.hpp>
+#include <evolink/detail/transport.hpp> // http_headers, and the Beast and Asio names
 #include <evolink/files.hpp>
 
 #include <boost/beast/core/string.hpp>
@@ -144,7 +143,7 @@ public:
         log_level level = log_level::debug;
     };
 
-    download_fsm(std::string url, limits l, std::uint_fast32_t seed = std::random_device{}())
+    download_fsm(std::string url, limits l, std::uint_fast32_t seed = jitter_seed())
         : url_(std::move(url)), limits_(std::move(l)), rng_(seed)
     {
     }

@@ -9,7 +9,6 @@
 #include <evolink/detail/api_error.hpp>
 #include <evolink/detail/config.hpp>
 #include <evolink/detail/operations.hpp>
-#include <evolink/detail/download.hpp>
 #include <evolink/detail/task_ops.hpp>
 #include <evolink/detail/transport.hpp>
 #include <evolink/files.hpp>
