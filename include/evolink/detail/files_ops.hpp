@@ -9,7 +9,9 @@
 #include <evolink/detail/api_error.hpp>
 #include <evolink/detail/config.hpp>
 #include <evolink/detail/operations.hpp>
-#include <evolink/detail/task_ops.hpp>
+#include <evolink/detail/random.hpp>
+#include <evolink/detail/retry.hpp>
+#include <evolink/detail/sleep.hpp>
 #include <evolink/detail/transport.hpp>
 #include <evolink/files.hpp>
 #include <evolink/images.hpp>
@@ -301,60 +303,6 @@ EVOLINK_INLINE asio::awaitable<outcome<bool>> delete_file(std::shared_ptr<transp
     auto r = co_await files_call(core, std::move(o), http::verb::delete_, "/api/v1/files/" + id, {}, nullptr, true);
     if (r.ec) co_return failure<bool>(r.ec, std::move(r.diag));
     co_return outcome<bool>{{}, {}, true};
-}
-
-
-/// Checks every local image (all of them, before anything is sent), uploads
-/// them, then creates the task as post_task does.
-EVOLINK_INLINE asio::awaitable<outcome<task>> create_task(std::shared_ptr<transport> core, origin api, origin files,
-                                                          std::shared_ptr<const prepared_create> p, std::string key)
-{
-    // Arguments are named first: g++ 12 destroys some temporaries of a
-    // co_await expression twice (see docs/reliability.md).
-    std::string endpoint = p->endpoint;
-    if (p->invalid || p->locals.empty()) {
-        std::string json = p->invalid ? std::string() : boost::json::serialize(p->body);
-        auto invalid = p->invalid;
-        co_return co_await post_task(std::move(core), std::move(api), std::move(endpoint), std::move(json),
-                                     std::move(invalid), std::move(key));
-    }
-    if (!key.empty())
-        if (auto e = check_idempotency_key(key)) co_return failure<task>(make_error_code(errc::invalid_request), std::move(*e));
-    // Each image is read once, on the file executor: checked, then
-    // uploaded from those bytes.
-    std::vector<std::shared_ptr<std::vector<unsigned char>>> loaded;
-    auto read_all = [&]() -> std::optional<diagnostics> {
-        for (auto& l : p->locals) {
-            loaded.push_back(std::make_shared<std::vector<unsigned char>>());
-            if (auto e = check_image_file(l.path, p->limits, l.field, nullptr, loaded.back().get())) return e;
-        }
-        return std::nullopt;
-    };
-    auto bad = co_await run_blocking(core->file_executor(), read_all);
-    if (bad) {
-        core->log(log_level::debug, "request refused before sending: " + bad->message);
-        co_return failure<task>(make_error_code(errc::invalid_request), std::move(*bad));
-    }
-    auto body = p->body;
-    auto& urls = body["image_urls"].as_array();
-    for (std::size_t i = 0; i < p->locals.size(); ++i) {
-        auto& l = p->locals[i];
-        auto job = std::make_shared<upload_job>();
-        job->source = l.path;
-        job->loaded = std::move(loaded[i]);
-        auto up = co_await upload(core, files, job);
-        if (up.ec) {
-            up.diag.message = "uploading " + l.field + " " + detail::quoted(l.path) + " failed (no task was created): " +
-                              up.diag.message;
-            if (up.diag.param.empty()) up.diag.param = l.field;
-            co_return failure<task>(up.ec, std::move(up.diag));
-        }
-        urls[l.index] = up.value.file_url;
-    }
-    std::string json = boost::json::serialize(body);
-    std::optional<diagnostics> none;
-    co_return co_await post_task(std::move(core), std::move(api), std::move(endpoint), std::move(json), std::move(none),
-                                 std::move(key));
 }
 
 } // namespace evolink::detail

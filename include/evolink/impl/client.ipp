@@ -8,6 +8,7 @@
 // Each body hands its arguments to the coroutine that does the work
 // (detail/task_ops.hpp, files_ops.hpp, download.hpp).
 
+#include <evolink/detail/create_ops.hpp>
 #include <evolink/detail/download.hpp>
 #include <evolink/detail/files_ops.hpp>
 #include <evolink/detail/operations.hpp>
