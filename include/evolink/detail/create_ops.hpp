@@ -15,6 +15,7 @@
 #include <evolink/detail/operations.hpp>
 #include <evolink/detail/random.hpp>
 #include <evolink/detail/retry.hpp>
+#include <evolink/detail/retry_loop.hpp>
 #include <evolink/detail/sleep.hpp>
 #include <evolink/detail/transport.hpp>
 #include <evolink/images.hpp>
@@ -56,10 +57,14 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> post_task(std::shared_ptr<transpor
     if (key.empty() && policy.idempotency_keys) key = make_idempotency_key();
     http_headers headers;
     if (!key.empty()) headers.emplace_back("Idempotency-Key", key);
-    auto start = std::chrono::steady_clock::now();
-    std::minstd_rand rng{jitter_seed()};
+    retry_budget budget;
+    unsigned attempt = 1;
+    auto log_line = [&](const diagnostics& d, std::chrono::milliseconds delay) {
+        return "creating a task failed (" + d.summary() + "); attempt " + std::to_string(attempt + 1) + " in " +
+               seconds_text(delay) + (key.empty() ? "" : " with the same Idempotency-Key");
+    };
     bool maybe_created = false; // an earlier attempt was written and its outcome is unknown
-    for (unsigned attempt = 1;; ++attempt) {
+    for (;; ++attempt) {
         auto r = co_await core->request(o, http::verb::post, path, body, true, headers, true);
         bool sent = r.value.sent, replayed = r.value.replayed;
         auto retry_after = r.value.retry_after;
@@ -100,20 +105,16 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> post_task(std::shared_ptr<transpor
             core->log(log_level::error, t.diag.message);
             co_return t;
         }
-        std::string why;
-        auto delay = next_retry(policy, attempt, start, retry_after, rng, why);
-        if (!delay) {
-            if (!why.empty()) t.diag.message += " (" + why + ")";
+        bool unanswered = sent && t.diag.http_status == 0; // written, no answer
+        auto step = co_await pause_before_retry(*core, budget, attempt, retry_after, t.diag, log_line);
+        if (step == retry_step::give_up) {
             if (sent && !key.empty())
                 t.diag.message += "; a task may exist: sending the request again with Idempotency-Key " + key +
                                   " returns it";
             co_return t;
         }
-        core->log(log_level::warning, "creating a task failed (" + t.diag.summary() + "); attempt " +
-                                          std::to_string(attempt + 1) + " in " + seconds_text(*delay) +
-                                          (key.empty() ? "" : " with the same Idempotency-Key"));
-        maybe_created = maybe_created || (sent && t.diag.http_status == 0); // written, no answer
-        if (!co_await retry_sleep(*delay)) {
+        maybe_created = maybe_created || unanswered;
+        if (step == retry_step::cancelled) {
             t.ec = asio::error::operation_aborted;
             t.diag.message = "cancelled while waiting to retry: " + t.diag.message;
             if (maybe_created) cancelled_after_write(t, key);

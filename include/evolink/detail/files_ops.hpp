@@ -11,6 +11,7 @@
 #include <evolink/detail/operations.hpp>
 #include <evolink/detail/random.hpp>
 #include <evolink/detail/retry.hpp>
+#include <evolink/detail/retry_loop.hpp>
 #include <evolink/detail/sleep.hpp>
 #include <evolink/detail/transport.hpp>
 #include <evolink/files.hpp>
@@ -181,8 +182,11 @@ EVOLINK_INLINE asio::awaitable<outcome<boost::json::object>>
 files_call(std::shared_ptr<transport> core, origin o, http::verb method, std::string target, std::string json,
            std::shared_ptr<const transport::streamed_body> stream, bool is_read)
 {
-    auto start = std::chrono::steady_clock::now();
-    std::minstd_rand rng{jitter_seed()};
+    retry_budget budget;
+    auto log_line = [&](const diagnostics& d, std::chrono::milliseconds delay) {
+        return std::string(http::to_string(method)) + " " + target + " failed (" + d.summary() + "); retrying in " +
+               seconds_text(delay);
+    };
     for (unsigned attempt = 1;; ++attempt) {
         outcome<http_result> r; // no `?:` around co_await: g++ 12 destroys its result twice
         if (stream) r = co_await core->request_streamed(o, target, stream);
@@ -216,18 +220,9 @@ files_call(std::shared_ptr<transport> core, origin o, http::verb method, std::st
                                     "not sent again";
             co_return out;
         }
-        std::string why;
-        auto delay = next_retry(core->options().retry, attempt, start, retry_after, rng, why);
-        if (!delay) {
-            if (!why.empty()) out.diag.message += " (" + why + ")";
-            co_return out;
-        }
-        core->log(log_level::warning, std::string(http::to_string(method)) + " " + target + " failed (" +
-                                          out.diag.summary() + "); retrying in " + seconds_text(*delay));
-        if (!co_await retry_sleep(*delay)) {
-            out.ec = asio::error::operation_aborted;
-            co_return out;
-        }
+        auto step = co_await pause_before_retry(*core, budget, attempt, retry_after, out.diag, log_line);
+        if (step == retry_step::cancelled) out.ec = asio::error::operation_aborted;
+        if (step != retry_step::again) co_return out;
     }
 }
 

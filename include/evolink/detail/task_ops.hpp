@@ -13,6 +13,7 @@
 #include <evolink/detail/operations.hpp>
 #include <evolink/detail/random.hpp>
 #include <evolink/detail/retry.hpp>
+#include <evolink/detail/retry_loop.hpp>
 #include <evolink/detail/sleep.hpp>
 #include <evolink/detail/transport.hpp>
 #include <evolink/error.hpp>
@@ -42,8 +43,10 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> read_task(std::shared_ptr<transpor
                                                         std::optional<std::chrono::milliseconds>* retry_after_out = nullptr)
 {
     if (invalid) co_return failure<task>(make_error_code(errc::invalid_request), std::move(*invalid));
-    auto start = std::chrono::steady_clock::now();
-    std::minstd_rand rng{jitter_seed()};
+    retry_budget budget;
+    auto log_line = [&](const diagnostics& d, std::chrono::milliseconds delay) {
+        return "reading " + id + " failed (" + d.summary() + "); retrying in " + seconds_text(delay);
+    };
     for (unsigned attempt = 1;; ++attempt) {
         auto r = co_await core->request(o, http::verb::get, "/v1/tasks/" + id, {});
         auto retry_after = r.value.retry_after;
@@ -52,18 +55,9 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> read_task(std::shared_ptr<transpor
         t.diag.attempts = attempt;
         if (t.ec && t.diag.task_id.empty()) t.diag.task_id = id;
         if (!t.ec || !retries || !retryable_read(t.ec)) co_return t;
-        std::string why;
-        auto delay = next_retry(core->options().retry, attempt, start, retry_after, rng, why);
-        if (!delay) {
-            if (!why.empty()) t.diag.message += " (" + why + ")";
-            co_return t;
-        }
-        core->log(log_level::warning, "reading " + id + " failed (" + t.diag.summary() + "); retrying in " +
-                                          seconds_text(*delay));
-        if (!co_await retry_sleep(*delay)) {
-            t.ec = asio::error::operation_aborted;
-            co_return t;
-        }
+        auto step = co_await pause_before_retry(*core, budget, attempt, retry_after, t.diag, log_line);
+        if (step == retry_step::cancelled) t.ec = asio::error::operation_aborted;
+        if (step != retry_step::again) co_return t;
     }
 }
 
