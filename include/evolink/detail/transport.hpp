@@ -55,6 +55,8 @@ namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using use_awaitable_t = asio::use_awaitable_t<asio::any_io_executor>;
 inline constexpr auto tuple_awaitable = asio::as_tuple(use_awaitable_t{});
+/// The body of a request that has none (a GET, a streamed upload's own part).
+inline const std::string no_body;
 
 /// Builds the TLS context the options ask for (system trust store by default,
 /// peer verification always on, TLS 1.2 at least).
@@ -241,14 +243,17 @@ public:
                                                   std::string body, bool authorize = true, http_headers extra = {},
                                                   bool creation = false)
     {
-        http::request<http::string_body> req{method, o.path + target, 11};
+        // Every request is a header and raw body bytes, so that one Beast
+        // writer serves them all (compile time and binary size: a
+        // string_body writer per stream type was a third of a program).
+        http::request<http::empty_body> req{method, o.path + target, 11};
         set_headers(req, o, authorize, extra);
-        if (!body.empty()) {
-            req.set(http::field::content_type, "application/json");
-            req.body() = std::move(body);
-        }
-        req.prepare_payload();
-        co_return co_await exchange(o, method, target, req, nullptr, creation);
+        if (!body.empty()) req.set(http::field::content_type, "application/json");
+        // As Beast's prepare_payload: a length when there is a body, and
+        // for POST, PUT and OPTIONS even when it is empty.
+        if (!body.empty() || method == http::verb::post || method == http::verb::put || method == http::verb::options)
+            req.content_length(body.size());
+        co_return co_await exchange(o, method, target, req, body, nullptr, creation);
     }
 
     /// A multipart/form-data body streamed from a file: `head`, the file's
@@ -275,7 +280,7 @@ public:
         set_headers(req, o, true, {});
         req.set(http::field::content_type, b->content_type);
         req.content_length(b->head.size() + b->file_size + b->tail.size());
-        co_return co_await exchange(o, http::verb::post, target, req, b.get(), true); // an upload: a creation
+        co_return co_await exchange(o, http::verb::post, target, req, no_body, b.get(), true); // an upload: a creation
     }
 
     /// Where a streamed GET (get_streamed) puts its answer: the head decides
@@ -323,7 +328,7 @@ public:
         parser.body_limit(boost::none); // the sink counts
         conn->lowest().expires_after(opts_.request_timeout);
         const char* phase = "writing the request";
-        auto ec = co_await write_on(*conn, req, nullptr);
+        auto ec = co_await write_on(*conn, req, no_body, nullptr);
         if (!ec) {
             phase = "reading the answer";
             ec = co_await read_on(*conn, parser, read_mode::header);
@@ -376,9 +381,9 @@ private:
 
     /// One exchange on a pooled connection: `write(stream)` sends the
     /// request, then the answer is read whole (within the size limits).
-    template <class Body>
     asio::awaitable<outcome<http_result>> exchange(const origin& o, http::verb method, const std::string& target,
-                                                   http::request<Body>& req, const streamed_body* b, bool creation)
+                                                   http::request<http::empty_body>& req, const std::string& body,
+                                                   const streamed_body* b, bool creation)
     {
         auto self = shared_from_this(); // keep the pools alive across suspensions
         auto leased = co_await checkout(o);
@@ -394,7 +399,7 @@ private:
         if (creation)
             co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation(), terminal_only{});
         const char* phase = "writing the request";
-        auto ec = co_await write_on(*conn, req, b);
+        auto ec = co_await write_on(*conn, req, body, b);
         if (!ec) {
             phase = "reading the answer";
             ec = co_await read_on(*conn, parser, read_mode::whole);
@@ -475,28 +480,24 @@ private:
     /// Writes a request: a whole message, or the header of a streamed one
     /// followed by its parts. (Coroutine helpers here take references only:
     /// g++ 12 miscompiles class objects passed by value to coroutines.)
-    template <class Stream, class Body>
-    static asio::awaitable<error_code> write_request(Stream& s, http::request<Body>& req, const streamed_body* b,
+    template <class Stream>
+    static asio::awaitable<error_code> write_request(Stream& s, http::request<http::empty_body>& req,
+                                                     const std::string& body, const streamed_body* b,
                                                      std::chrono::milliseconds timeout)
     {
-        if constexpr (!std::is_same_v<Body, http::empty_body>) {
-            auto [ec, n] = co_await http::async_write(s, req, tuple_awaitable);
-            (void)n;
-            co_return ec;
-        } else {
-            http::request_serializer<http::empty_body> sr{req};
-            auto [ec, n] = co_await http::async_write_header(s, sr, tuple_awaitable);
-            if (ec || !b) co_return ec;
-            std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(b->head), tuple_awaitable);
-            if (!ec && b->bytes) {
-                beast::get_lowest_layer(s).expires_after(timeout);
-                std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(*b->bytes), tuple_awaitable);
-            } else if (!ec) {
-                ec = co_await write_file_part(s, *b, timeout);
-            }
-            if (!ec) std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(b->tail), tuple_awaitable);
-            co_return ec;
+        http::request_serializer<http::empty_body> sr{req};
+        auto [ec, n] = co_await http::async_write_header(s, sr, tuple_awaitable);
+        if (!ec && !body.empty()) std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(body), tuple_awaitable);
+        if (ec || !b) co_return ec;
+        std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(b->head), tuple_awaitable);
+        if (!ec && b->bytes) {
+            beast::get_lowest_layer(s).expires_after(timeout);
+            std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(*b->bytes), tuple_awaitable);
+        } else if (!ec) {
+            ec = co_await write_file_part(s, *b, timeout);
         }
+        if (!ec) std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(b->tail), tuple_awaitable);
+        co_return ec;
     }
 
     /// The file of a streamed body, piece by piece: each piece is read on
@@ -535,11 +536,11 @@ private:
     }
 
     /// Writes `req` on the connection's TLS or plain stream.
-    template <class Body>
-    asio::awaitable<error_code> write_on(connection& c, http::request<Body>& req, const streamed_body* b) const
+    asio::awaitable<error_code> write_on(connection& c, http::request<http::empty_body>& req, const std::string& body,
+                                         const streamed_body* b) const
     {
-        if (c.tls) co_return co_await write_request(*c.tls, req, b, opts_.request_timeout);
-        co_return co_await write_request(*c.plain, req, b, opts_.request_timeout);
+        if (c.tls) co_return co_await write_request(*c.tls, req, body, b, opts_.request_timeout);
+        co_return co_await write_request(*c.plain, req, body, b, opts_.request_timeout);
     }
 
     /// Reads (part of) an answer with `parser` on the connection's stream:
