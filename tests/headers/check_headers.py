@@ -14,11 +14,12 @@ the headers count:
 
 - every header with EVOLINK_SEPARATE_COMPILATION (the cheaper mode);
 - HEADER_ONLY below also header-only: <evolink.hpp>, as a header-only user
-  includes it. Only client.hpp depends on the macro (header-only, it includes
-  impl/client.ipp), and <evolink.hpp> brings it; <evolink/client.hpp>
-  header-only would compile the same headers again in another order;
+  includes it. Only client.hpp, callback_receiver.hpp and images.hpp depend
+  on the macro (header-only, each includes its impl/*.ipp), and <evolink.hpp>
+  brings all three; compiling each of them header-only would compile the
+  same headers again in another order;
 - <evolink/src.hpp> with the macro (it stops with an #error without it, by
-  design), which compiles impl/client.ipp as the compiled library does.
+  design), which compiles impl/*.ipp as the compiled library does.
 
 COMPILER defaults to $CXX or c++; FLAGS are added to every compile (meson
 passes the compiler of the build). --only HEADER (e.g. evolink/task.hpp)
