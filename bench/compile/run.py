@@ -6,7 +6,9 @@ The floor (floor.cpp) does one verified TLS GET with Beast and parses the JSON
 answer. The consumer (consumer.cpp) submits a text-to-image task and waits
 for it with evolink, built header-only and with EVOLINK_SEPARATE_COMPILATION
 (src.cpp, the one translation unit that includes <evolink/src.hpp>, is
-compiled once and not counted). Every figure is a median of --runs runs,
+compiled once and not counted, with -ffunction-sections -fdata-sections as
+the meson and CMake targets build it). Every binary is linked with
+-Wl,--gc-sections, as the compiled targets link their users. Every figure is a median of --runs runs,
 each compile alone on the machine; the ratios are taken within this run.
 
     bench/compile/run.py [--runs 3] [--cxx g++]
@@ -77,7 +79,9 @@ def main():
             # The library's own translation unit: compiled once, not counted.
             src_o = os.path.join(work, "src" + level + ".o")
             if separate:
-                subprocess.run(base + [level, "-DEVOLINK_SEPARATE_COMPILATION", "-c", src, "-o", src_o], check=True)
+                # As the meson and CMake targets build it (one section per function).
+                subprocess.run(base + [level, "-DEVOLINK_SEPARATE_COMPILATION", "-ffunction-sections",
+                                       "-fdata-sections", "-c", src, "-o", src_o], check=True)
             for name, path, defs in tus:
                 obj = os.path.join(work, name.replace(" ", "_") + level + ".o")
                 times, mems = [], []
@@ -89,7 +93,8 @@ def main():
                 if level == "-O2":
                     exe = obj[:-2]
                     extra = [src_o] if defs else []
-                    subprocess.run([args.cxx, obj] + extra + ["-o", exe] + libs, check=True)
+                    # Every binary linked as the compiled target's users link (--gc-sections).
+                    subprocess.run([args.cxx, obj] + extra + ["-o", exe, "-Wl,--gc-sections"] + libs, check=True)
                     subprocess.run(["strip", exe], check=True)
                     sizes[name] = os.path.getsize(exe) / 1e6
         budgets = {"evolink header-only": 1.5, "evolink separate": 1.2}
