@@ -12,7 +12,6 @@
 #include <evolink/detail/random.hpp>
 #include <evolink/detail/retry.hpp>
 #include <evolink/detail/retry_loop.hpp>
-#include <evolink/detail/sleep.hpp>
 #include <evolink/detail/transport.hpp>
 #include <evolink/files.hpp>
 #include <evolink/images.hpp>
