@@ -82,7 +82,8 @@ struct wait_options {
     /// retry policy sends keys. Reusing a key returns the task it created.
     std::string idempotency_key{};
     /// A journal of tasks: the task is recorded (durably) before the wait
-    /// starts and marked finished when it completes, fails, is cancelled or
+    /// starts (image/video/generate: before on_submitted runs, so a throwing
+    /// hook leaves it there for resume) and marked finished when it completes, fails, is cancelled or
     /// is gone; a deadline or a cancelled wait leaves it unfinished, for
     /// client::resume. Must outlive the operation.
     evolink::journal* journal = nullptr;

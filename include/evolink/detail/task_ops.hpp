@@ -295,59 +295,73 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> race_with_callback(std::shared_ptr
     }
 }
 
+/// Records the task in `opts->journal` before its wait starts. The journal's
+/// calls block (fsync): they run on the file executor. An error says the task
+/// exists but could not be recorded (errc::journal_failed, with its id).
+EVOLINK_INLINE asio::awaitable<std::optional<diagnostics>> journal_add(std::shared_ptr<transport> core,
+                                                                       journal& j, const std::string& id,
+                                                                       const std::optional<task>& known)
+{
+    journal_entry e;
+    e.task_id = id;
+    if (known) {
+        e.model = known->model;
+        e.type = known->type;
+    }
+    e.recorded_at =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    auto add = [&]() -> std::string { // the reason it failed; empty: recorded
+        try {
+            j.add(e);
+            return {};
+        } catch (const std::exception& ex) {
+            return ex.what();
+        }
+    };
+    std::string failed = co_await run_blocking(core->file_executor(), add);
+    if (failed.empty()) co_return std::nullopt;
+    diagnostics d;
+    d.task_id = id;
+    d.message = "the task exists but the journal could not record it: " + failed;
+    core->log(log_level::error, d.message);
+    co_return d;
+}
+
+/// Marks the task finished in the journal once its wait has an end that will
+/// not change (done, failed, cancelled, or gone from the server).
+EVOLINK_INLINE asio::awaitable<void> journal_finish(std::shared_ptr<transport> core, journal& j,
+                                                    const std::string& id, const outcome<task>& r)
+{
+    std::string status;
+    if (!r.ec || r.ec == errc::task_failed || r.ec == errc::task_cancelled) status = r.value.status_text;
+    else if (r.ec == api_errc::not_found) status = "gone"; // expired or unknown: it will never finish
+    if (status.empty()) co_return;
+    auto finish = [&]() -> std::string {
+        try {
+            j.finish(id, status);
+            return {};
+        } catch (const std::exception& ex) {
+            return ex.what();
+        }
+    };
+    std::string failed = co_await run_blocking(core->file_executor(), finish);
+    if (!failed.empty()) core->log(log_level::error, "the journal could not mark " + id + " finished: " + failed);
+}
+
 /// wait_unjournaled, with the task recorded in the journal (if any) before
-/// the wait and marked finished after it, when it did finish. The journal's
-/// calls block (fsync): they run on the file executor, and the wait starts
-/// only once add() has returned.
+/// the wait (unless `recorded`: the caller did it) and marked finished after
+/// it, when it did finish. The wait starts only once add() has returned.
 EVOLINK_INLINE asio::awaitable<outcome<task>> wait_for_task(std::shared_ptr<transport> core, origin api, std::string id,
-                                                            std::optional<task> known, shared_wait_options opts)
+                                                            std::optional<task> known, shared_wait_options opts,
+                                                            bool recorded = false)
 {
     auto* j = opts->journal;
-    if (j) {
-        journal_entry e;
-        e.task_id = id;
-        if (known) {
-            e.model = known->model;
-            e.type = known->type;
-        }
-        e.recorded_at = std::chrono::duration_cast<std::chrono::seconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-        auto add = [&]() -> std::string { // the reason it failed; empty: recorded
-            try {
-                j->add(e);
-                return {};
-            } catch (const std::exception& ex) {
-                return ex.what();
-            }
-        };
-        std::string failed = co_await run_blocking(core->file_executor(), add);
-        if (!failed.empty()) {
-            diagnostics d;
-            d.task_id = id;
-            d.message = "the task exists but the journal could not record it: " + failed;
-            core->log(log_level::error, d.message);
-            co_return outcome<task>{make_error_code(errc::journal_failed), std::move(d), known.value_or(task{})};
-        }
+    if (j && !recorded) {
+        auto failed = co_await journal_add(core, *j, id, known);
+        if (failed) co_return outcome<task>{make_error_code(errc::journal_failed), std::move(*failed), known.value_or(task{})};
     }
     auto r = co_await wait_unjournaled(core, std::move(api), id, std::move(known), opts);
-    if (j) {
-        std::string status;
-        if (!r.ec || r.ec == errc::task_failed || r.ec == errc::task_cancelled) status = r.value.status_text;
-        else if (r.ec == api_errc::not_found) status = "gone"; // expired or unknown: it will never finish
-        if (!status.empty()) {
-            auto finish = [&]() -> std::string {
-                try {
-                    j->finish(id, status);
-                    return {};
-                } catch (const std::exception& ex) {
-                    return ex.what();
-                }
-            };
-            std::string failed = co_await run_blocking(core->file_executor(), finish);
-            if (!failed.empty()) core->log(log_level::error, "the journal could not mark " + id + " finished: " + failed);
-        }
-    }
+    if (j) co_await journal_finish(core, *j, id, r);
     co_return r;
 }
 

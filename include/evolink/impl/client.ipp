@@ -95,6 +95,12 @@ EVOLINK_DECL boost::asio::awaitable<outcome<task>> generate_op(core_ptr core, or
 {
     auto created = co_await create_task(core, api, std::move(files), std::move(p), opts->idempotency_key);
     if (created.ec) co_return created;
+    // Journaled before on_submitted runs: a hook that throws leaves the task
+    // in the journal, where resume() finds it.
+    if (opts->journal) {
+        auto failed = co_await journal_add(core, *opts->journal, created.value.id, created.value);
+        if (failed) co_return outcome<task>{make_error_code(errc::journal_failed), std::move(*failed), std::move(created.value)};
+    }
     if (opts->on_submitted) {
         // The task exists (and is billed): a throwing hook must not hide its
         // id, or a caller that retries pays twice. No wait follows.
@@ -110,7 +116,7 @@ EVOLINK_DECL boost::asio::awaitable<outcome<task>> generate_op(core_ptr core, or
     }
     auto id = created.value.id;
     co_return co_await wait_for_task(std::move(core), std::move(api), std::move(id), std::move(created.value),
-                                     std::move(opts));
+                                     std::move(opts), true);
 }
 
 EVOLINK_DECL boost::asio::awaitable<outcome<std::vector<resumed_task>>> resume_op(core_ptr core, origin api,
