@@ -62,6 +62,34 @@ TEST_CASE("on_submitted that throws: handler_threw with the created task's id; n
     });
 }
 
+TEST_CASE("on_submitted that throws with a journal: the task is journaled first, so resume finds it")
+{
+    temp_dir dir;
+    fixture fx;
+    evolink::file_journal journal((dir.path / "journal").string());
+    fx.run([&]() -> asio::awaitable<void> {
+        evolink::wait_options o;
+        o.poll = fast_poll();
+        o.journal = &journal;
+        o.on_submitted = [](const evolink::task&) { throw std::runtime_error("database is down"); };
+        auto [ec, t] = co_await fx.client.image(image_req(), o, asio::as_tuple(asio::use_awaitable));
+        CHECK(ec == errc::handler_threw);
+        REQUIRE(!t.id.empty());
+        auto open = journal.unfinished();
+        REQUIRE(open.size() == 1);
+        CHECK(open[0].task_id == t.id);
+        // resume picks it up and finishes it: no second creation.
+        evolink::wait_options r;
+        r.poll = fast_poll();
+        auto resumed = co_await fx.client.resume(journal, r);
+        REQUIRE(resumed.size() == 1);
+        CHECK(resumed[0].task_id == t.id);
+        CHECK(!resumed[0].ec);
+        CHECK(journal.unfinished().empty());
+        CHECK(fx.server.tasks_created() == 1);
+    });
+}
+
 TEST_CASE("on_progress that throws ends the wait with handler_threw and the task id")
 {
     fixture fx;
@@ -275,6 +303,39 @@ TEST_CASE("a task id from the server that cannot be one is a bad response and ne
         CHECK(contains(diag.message, R"("../files/x?y\"")")); // quoted, escaped
         CHECK(fx.server.count("GET", "/") == 0);
         CHECK(!any_target_contains(fx.server, "files/x"));
+    });
+}
+
+TEST_CASE("a file id from the server that cannot be one is a bad response, for an upload and for a list")
+{
+    fixture fx(no_retry);
+    fx.run([&]() -> asio::awaitable<void> {
+        const std::string bad_file =
+            R"({"file_id":"../tasks/x","file_name":"a.png","file_size":3,"file_url":"https://files.example/a.png"})";
+        canned_response upload;
+        upload.method = "POST";
+        upload.path_prefix = "/api/v1/files/upload/";
+        upload.status = 200;
+        upload.body = R"({"success":true,"code":200,"msg":"ok","data":)" + bad_file + "}";
+        fx.server.inject(upload);
+        evolink::diagnostics diag;
+        auto [ec, f] = co_await fx.client.upload_bytes(make_png(400, 400), "", {}, diag, asio::as_tuple(asio::use_awaitable));
+        CHECK(ec == errc::bad_response);
+        CHECK(contains(diag.message, R"(file id "../tasks/x")"));
+        CHECK(contains(diag.message, "https://files.example/a.png")); // where it was stored, all the same
+
+        canned_response list;
+        list.method = "GET";
+        list.path_prefix = "/api/v1/files/list";
+        list.status = 200;
+        list.body = R"({"success":true,"code":200,"msg":"ok","data":{"total":1,"files":[)" + bad_file + "]}}";
+        fx.server.inject(list);
+        evolink::diagnostics ldiag;
+        auto [lec, l] = co_await fx.client.list_files(1, 20, ldiag, asio::as_tuple(asio::use_awaitable));
+        CHECK(lec == errc::bad_response);
+        CHECK(l.files.empty()); // all or nothing
+        CHECK(contains(ldiag.message, R"(file id "../tasks/x")"));
+        CHECK(!any_target_contains(fx.server, "tasks/x"));
     });
 }
 

@@ -58,12 +58,13 @@ EVOLINK_INLINE std::string escaped_quoted(std::string_view v, std::size_t max = 
 
 /// Ids that come from the server go into request paths like the caller's:
 /// one that fails the check (`bad`) is a bad answer, never used.
-EVOLINK_INLINE std::optional<diagnostics> server_id_problem(std::string_view what, std::string_view id, bool bad)
+EVOLINK_INLINE std::optional<diagnostics> server_id_problem(std::string_view what, std::string_view id, bool bad,
+                                                            std::string_view allowed = "[A-Za-z0-9_-]")
 {
     if (!bad) return std::nullopt;
     diagnostics d;
-    d.message = "the server sent the " + std::string(what) + " " + escaped_quoted(id) +
-                ", which cannot be one (allowed: 1 to 128 of [A-Za-z0-9_-]); it was not used in any request";
+    d.message = "the server sent the " + std::string(what) + " " + escaped_quoted(id) + ", which cannot be one (allowed: 1 to 128 of " +
+                std::string(allowed) + "); it was not used in any request";
     return d;
 }
 

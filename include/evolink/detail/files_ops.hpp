@@ -74,6 +74,21 @@ EVOLINK_INLINE std::uint64_t json_count(const boost::json::object& o, std::strin
     return n && *n > 0 ? static_cast<std::uint64_t>(*n) : 0;
 }
 
+/// A file id as the Files API makes them: safe to put in a path.
+EVOLINK_INLINE bool is_file_id(std::string_view id)
+{
+    return !id.empty() && id.size() <= 128 &&
+           id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+               std::string_view::npos;
+}
+
+/// bad_response when a file the server described has an id that could not
+/// go into a request path (delete_file(id) would put it there).
+EVOLINK_INLINE std::optional<diagnostics> server_file_id_problem(const file_info& f)
+{
+    return server_id_problem("file id", f.file_id, !is_file_id(f.file_id), "[A-Za-z0-9._-]");
+}
+
 EVOLINK_INLINE file_info file_info_from_json(const boost::json::object& o)
 {
     file_info f;
@@ -245,6 +260,10 @@ EVOLINK_INLINE asio::awaitable<outcome<file_info>> upload(std::shared_ptr<transp
         d.message = "the upload answer has no data.file_url: " + body_excerpt(boost::json::serialize(r.value));
         co_return failure<file_info>(make_error_code(errc::bad_response), std::move(d));
     }
+    if (auto bad = server_file_id_problem(f)) {
+        bad->message += "; the file was stored as " + f.file_url;
+        co_return failure<file_info>(make_error_code(errc::bad_response), std::move(*bad));
+    }
     core->log(log_level::info, "uploaded " + (job->k == upload_job::kind::file ? job->source : f.original_name) +
                                    " as " + f.file_id + " (" + std::to_string(f.file_size) + " bytes)");
     co_return outcome<file_info>{{}, {}, std::move(f)};
@@ -267,6 +286,9 @@ EVOLINK_INLINE asio::awaitable<outcome<file_list>> list_files(std::shared_ptr<tr
     if (auto* files = r.value.if_contains("files"); files && files->is_array())
         for (auto& f : files->get_array())
             if (f.is_object()) l.files.push_back(file_info_from_json(f.get_object()));
+    for (auto& f : l.files)
+        if (auto bad = server_file_id_problem(f)) // all or nothing: a list with a hole would mislead
+            co_return failure<file_list>(make_error_code(errc::bad_response), std::move(*bad));
     co_return outcome<file_list>{{}, {}, std::move(l)};
 }
 
@@ -282,11 +304,10 @@ EVOLINK_INLINE asio::awaitable<outcome<file_quota>> get_file_quota(std::shared_p
     co_return outcome<file_quota>{{}, {}, std::move(q)};
 }
 
-/// A file id as the Files API makes them: safe to put in a path.
+/// A caller's file id, checked before it goes into a request path.
 EVOLINK_INLINE std::optional<diagnostics> check_file_id(std::string_view id)
 {
-    if (id.empty() || id.size() > 128 ||
-        id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string_view::npos)
+    if (!is_file_id(id))
         return invalid("file_id", detail::quoted(id) + " is not a file id; allowed: 1 to 128 of [A-Za-z0-9._-]");
     return std::nullopt;
 }
