@@ -11,6 +11,7 @@
 
 #include <iomanip>
 #include <iostream>
+#include <list>
 #include <sstream>
 
 using evolink::task_status;
@@ -86,6 +87,11 @@ std::vector<fault_case> faults()
          }},
         {"TLS handshake fails", [](fake_server& s, const std::string&) { s.fail_handshakes(1); }},
         {"wrong Content-Length, then close", broken(fault::wrong_length, true, 0, "")},
+        // An id that could not go into a request path ("../v1/files/x"): a
+        // bad answer, read again (the Idempotency-Key makes a resent creation
+        // return the same task), never used in a request.
+        {"task id that cannot be one (200)",
+         broken(fault::none, true, 200, R"({"id":"../v1/files/x","object":"image.generation.task","status":"pending"})")},
         {"DNS lookup over connect_timeout", [](fake_server&, const std::string&) {
              // The next lookup hangs: it gives up at connect_timeout (1 s)
              // with nothing sent, and the retry's lookup answers. A read on
@@ -243,6 +249,7 @@ TEST_CASE("fault matrix: get_task retries what is worth retrying")
         if (f.name == "body over the limit") CHECK(ec == evolink::errc::response_too_large); // not retried: it would recur
         else CHECK(!ec);
         CHECK(fx.server.tasks_created() == 1);
+        for (auto& r : fx.server.requests()) CHECK_FALSE(contains(r.target, "files/x")); // a bad id is never used
         record(f.name, "get", describe(ec) + " (" + std::to_string(fx.server.count("GET", "/v1/tasks/")) + " GET)");
     }
 }
@@ -271,6 +278,7 @@ TEST_CASE("fault matrix: a wait rides out every fault of a read")
         all_text += logs.text() + diag.summary() + "\n";
         if (f.name == "body over the limit") CHECK(ec == evolink::errc::response_too_large);
         else CHECK(!ec);
+        for (auto& r : fx.server.requests()) CHECK_FALSE(contains(r.target, "files/x")); // a bad id is never used
         record(f.name, "wait", describe(ec));
     }
 }
@@ -344,24 +352,104 @@ TEST_CASE("fault matrix: expired tasks, and callbacks duplicated, late or lost")
     }
 }
 
+TEST_CASE("fault matrix: a download answered with a piece it did not ask for keeps nothing")
+{
+    // A 206 that is not the continuation asked for: a piece taken for the
+    // whole file would be committed truncated.
+    struct dl_case {
+        std::string name;
+        bool resumed; // a cut first, so that the retry sends Range
+    };
+    for (auto& c : {dl_case{"206 to a request without Range", false}, dl_case{"206 elsewhere than asked", true}}) {
+        INFO(c.name);
+        temp_dir dir;
+        log_capture logs;
+        fixture fx(matrix_server(), matrix_options(logs));
+        evolink::error_code ec;
+        evolink::diagnostics diag;
+        fx.run([&]() -> asio::awaitable<void> {
+            auto t = co_await finished_image(fx.client, "matrix");
+            auto url = t.results.at(0);
+            auto total = std::to_string(fx.server.result_content(url).size());
+            if (c.resumed) fx.server.inject(result_fault(fault::cut_body));
+            auto piece = canned("GET", "/results/");
+            piece.status = 206;
+            piece.body = "abc";
+            piece.content_type = "image/png";
+            piece.headers = {{"Content-Range", c.resumed ? "bytes 0-2/" + total : "bytes 100-102/" + total}};
+            fx.server.inject(piece);
+            std::tie(ec, std::ignore) =
+                co_await fx.client.download(url, dir.path / "out.png", {}, diag, asio::as_tuple(asio::use_awaitable));
+        });
+        all_text += logs.text() + diag.summary() + "\n";
+        CHECK(ec == evolink::errc::protocol_error);
+        CHECK(dir.entries() == 0); // nothing committed, no temporary left
+        record(c.name, "download", describe(ec) + " (" + std::to_string(fx.server.count("GET", "/results/")) + " GET, no file)");
+    }
+}
+
+TEST_CASE("fault matrix: a callback listener at its connection cap; the wait finishes by polling")
+{
+    log_capture logs;
+    fixture fx(matrix_server(), matrix_options(logs));
+    evolink::callback_receiver_options ro;
+    ro.max_connections = 1;
+    evolink::callback_receiver receiver(fx.io.get_executor(), ro);
+    evolink::error_code ec;
+    fx.run([&]() -> asio::awaitable<void> {
+        // One idle connection holds the only slot; a second shows it is held.
+        asio::ip::tcp::endpoint at(asio::ip::make_address("127.0.0.1"), receiver.port());
+        std::list<asio::ip::tcp::socket> idle;
+        for (int i = 0; i < 2; ++i) idle.emplace_back(fx.io).connect(at);
+        asio::steady_timer pause(fx.io);
+        for (int i = 0; i < 1000 && receiver.connections_rejected() < 1; ++i) {
+            pause.expires_after(5ms);
+            co_await pause.async_wait(asio::use_awaitable);
+        }
+        REQUIRE(receiver.connections_rejected() == 1);
+        evolink::testing::task_script s;
+        s.progress = {50};
+        s.step_interval = 20ms;
+        fx.server.push_script(s);
+        evolink::wait_options o;
+        o.callbacks = &receiver;
+        o.callback_poll_factor = 1;
+        o.poll = poll_every(100ms);
+        evolink::text_to_image req;
+        req.prompt = "matrix";
+        std::tie(ec, std::ignore) = co_await fx.client.image(req, o, asio::as_tuple(asio::use_awaitable));
+        pause.expires_after(300ms); // the fake's retries of the delivery (20, 40, 80 ms) are over
+        co_await pause.async_wait(asio::use_awaitable);
+        for (auto& sock : idle) sock.close();
+        receiver.stop();
+    });
+    all_text += logs.text();
+    CHECK(!ec);
+    CHECK(receiver.accepted() == 0);
+    CHECK(receiver.connections_rejected() >= 2); // the fake's deliveries were reset too
+    CHECK(fx.server.tasks_created() == 1);
+    record("callback listener at its cap", "callback",
+           describe(ec) + " (by polling; " + std::to_string(receiver.connections_rejected()) + " reset)");
+}
+
 TEST_CASE("fault matrix: summary, and the key in no log line or error text")
 {
     CHECK(!all_text.empty());
     CHECK_FALSE(contains(all_text, secret_key));
-    std::vector<std::string> ops = {"submit", "submit, no key", "get", "wait", "callback"};
+    std::vector<std::string> ops = {"submit", "submit, no key", "get", "wait", "download", "callback"};
     std::ostringstream out;
     out << "\nfault matrix (fault x operation -> outcome)\n";
     out << std::left << std::setw(34) << "fault";
-    for (auto& op : ops) out << " | " << std::setw(op == "submit, no key" ? 30 : 26) << op;
-    out << "\n" << std::string(34 + 5 * 29 + 4, '-') << "\n";
+    for (auto& op : ops) out << " | " << std::setw(op == "submit, no key" || op == "download" ? 32 : 26) << op;
+    out << "\n" << std::string(34 + 6 * 29 + 2 * 6 + 4, '-') << "\n";
     for (auto& r : table) {
         out << std::left << std::setw(34) << r.fault;
         for (auto& op : ops) {
             auto it = r.cells.find(op);
-            out << " | " << std::setw(op == "submit, no key" ? 30 : 26) << (it == r.cells.end() ? "-" : it->second);
+            out << " | " << std::setw(op == "submit, no key" || op == "download" ? 32 : 26) << (it == r.cells.end() ? "-" : it->second);
         }
         out << "\n";
     }
     std::cout << out.str() << std::endl;
-    CHECK(table.size() >= 19);
+    CHECK(table.size() >= 25); // 18 faults, the expired task, 3 callback cases, 2 downloads, the cap
 }
