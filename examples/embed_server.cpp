@@ -337,12 +337,11 @@ private:
         // A plain callback as the completion token; the diagnostics& overload
         // says which field failed validation, or what EvoLink answered. The
         // cancellation slot lets stop() end the wait.
-        client_.video(video, std::move(wo), call->diag,
-                      asio::bind_cancellation_slot(call->cancel.slot(),
+        client_.video(video, std::move(wo), evolink::with_diagnostics(call->diag, asio::bind_cancellation_slot(call->cancel.slot(),
                                                    [this, call, n](evolink::error_code ec, evolink::task t) {
                                                        running_.erase(n);
                                                        finish(*call, ec, t);
-                                                   }));
+                                                   })));
     }
 
     void finish(video_call& call, evolink::error_code ec, const evolink::task& t)

@@ -151,7 +151,7 @@ inline int generate_command(const args& a)
             r.size = a.get("size");
             r.n = a.integer("n");
             if (a.has("no-prompt-extend")) r.prompt_extend = false;
-            client.image(r, w.opts, diag, asio::bind_cancellation_slot(slot, done));
+            client.image(r, w.opts, evolink::with_diagnostics(diag, asio::bind_cancellation_slot(slot, done)));
         } else {
             evolink::image_to_video r;
             r.prompt = a.need("prompt");
@@ -159,7 +159,7 @@ inline int generate_command(const args& a)
             announce_local_image(r.image_url, w.opts, progress);
             r.duration = a.integer("duration");
             r.quality = a.get("quality");
-            client.video(r, w.opts, diag, asio::bind_cancellation_slot(slot, done));
+            client.video(r, w.opts, evolink::with_diagnostics(diag, asio::bind_cancellation_slot(slot, done)));
         }
     });
 }
@@ -178,11 +178,10 @@ inline int wait_command(const args& a)
     progress.begin();
     evolink::diagnostics diag;
     return run_cancellable(io, [&](asio::cancellation_slot slot, auto finish, const bool& signalled) {
-        client.wait(a.positional[0], w.opts, diag,
-                    asio::bind_cancellation_slot(slot, [&, slot, finish](evolink::error_code ec, evolink::task t) {
+        client.wait(a.positional[0], w.opts, evolink::with_diagnostics(diag, asio::bind_cancellation_slot(slot, [&, slot, finish](evolink::error_code ec, evolink::task t) {
                         if (w.receiver) w.receiver->stop();
                         finish_task(client, ec, t, diag, out, progress, downloads, slot, signalled, finish);
-                    }));
+                    })));
     });
 }
 
@@ -282,15 +281,14 @@ inline int status_command(const args& a)
     evolink::client client(io.get_executor(), options_from_env());
     evolink::diagnostics diag;
     return run_cancellable(io, [&](asio::cancellation_slot slot, auto finish, const bool&) {
-        client.get_task(a.positional[0], diag,
-                        asio::bind_cancellation_slot(slot, [&, finish](evolink::error_code ec, evolink::task t) {
+        client.get_task(a.positional[0], evolink::with_diagnostics(diag, asio::bind_cancellation_slot(slot, [&, finish](evolink::error_code ec, evolink::task t) {
                             if (ec) {
                                 print_error(ec, diag);
                                 return finish(exit_code_for(ec));
                             }
                             std::cout << json_text(evolink::to_json(t)) << '\n';
                             finish(ok);
-                        }));
+                        })));
     });
 }
 

@@ -125,7 +125,7 @@ inline int demo_command(const args& a)
         image.prompt = "A lighthouse on a cliff at dawn, soft mist, cinematic";
         image.size = "1280x720";
         std::cerr << "\n1. text-to-image (" << image.model << ")\n";
-        client.image(image, w, diag, asio::bind_cancellation_slot(slot, [&, slot, end](evolink::error_code ec, evolink::task img) mutable {
+        client.image(image, w, evolink::with_diagnostics(diag, asio::bind_cancellation_slot(slot, [&, slot, end](evolink::error_code ec, evolink::task img) mutable {
             if (ec || img.results.empty()) return end(report(ec, img, diag, out, progress));
             progress.close();
             std::cerr << "\n2. download the image to " << dir.string() << "\n";
@@ -144,16 +144,16 @@ inline int demo_command(const args& a)
                 auto vw = w;
                 if (receiver) vw.callbacks = &*receiver;
                 announce_local_image(video.image_url, vw, progress);
-                client.video(video, vw, diag, asio::bind_cancellation_slot(slot, [&, slot, end](evolink::error_code ec2, evolink::task vid) mutable {
+                client.video(video, vw, evolink::with_diagnostics(diag, asio::bind_cancellation_slot(slot, [&, slot, end](evolink::error_code ec2, evolink::task vid) mutable {
                     if (ec2) return end(report(ec2, vid, diag, out, progress));
                     progress.close();
                     if (receiver) std::cerr << "  callbacks received: " << receiver->accepted() << '\n';
                     std::cerr << "\n4. download the video to " << dir.string() << "\n";
                     fetch_results(client, vid, dir, slot, display,
                                   [&, end, vid](fetched f2) mutable { end(report_download(vid, f2, out)); });
-                }));
+                })));
             });
-        }));
+        })));
     });
 }
 

@@ -9,6 +9,13 @@
 /// given, so its operations may be started from any thread and the
 /// io_context may be run by several threads. Do not destroy a client while
 /// another thread starts an operation on it.
+///
+/// Every operation takes any Asio completion token last (default:
+/// `co_await` returns the value or throws evolink::error). To keep the
+/// diagnostics (attempts, request id, the server's message) whatever the
+/// token, wrap it: `client.get_task(id, with_diagnostics(diag, asio::deferred))`;
+/// `diag` must then live until the handler runs, and receives the
+/// diagnostics before the handler is called.
 
 #include <evolink/detail/async.hpp>
 #include <evolink/detail/checks.hpp>
@@ -83,28 +90,18 @@ public:
     /// the created task (its id in diagnostics::task_id); total is not
     /// honoured (the task is delivered as if not cancelled).
     /// Lifetimes: `req` is validated and serialized before this returns; it
-    /// need not outlive the call. `diag` (second overload) must live until the
-    /// handler runs; it receives the diagnostics before the handler is called.
+    /// need not outlive the call. A `diag` given by with_diagnostics(diag,
+    /// token) must live until the handler runs.
     template <request R, completion_token_not_diagnostics Token = default_token>
     auto submit(const R& req, Token&& token = {})
     {
-        return start_submit(req, {}, nullptr, std::forward<Token>(token));
-    }
-    template <request R, class Token = default_token>
-    auto submit(const R& req, diagnostics& diag, Token&& token = {})
-    {
-        return start_submit(req, {}, &diag, std::forward<Token>(token));
+        return start_submit(req, {}, std::forward<Token>(token));
     }
     /// The same with options: the caller's own Idempotency-Key.
     template <request R, completion_token_not_diagnostics Token = default_token>
     auto submit(const R& req, const submit_options& opts, Token&& token = {})
     {
-        return start_submit(req, opts, nullptr, std::forward<Token>(token));
-    }
-    template <request R, class Token = default_token>
-    auto submit(const R& req, const submit_options& opts, diagnostics& diag, Token&& token = {})
-    {
-        return start_submit(req, opts, &diag, std::forward<Token>(token));
+        return start_submit(req, opts, std::forward<Token>(token));
     }
 
     /// Reads a task: `GET /v1/tasks/{task_id}`.
@@ -115,16 +112,11 @@ public:
     /// one with api_errc::not_found. Cancellation: terminal, partial and
     /// total all end it at once (any phase) with operation_aborted; a read has
     /// no effect. The pooled connection in use is closed, not reused.
-    /// Lifetimes: `task_id` is copied; `diag` must live until the handler runs.
+    /// Lifetimes: `task_id` is copied; `diag` (with_diagnostics) must live until the handler runs.
     template <completion_token_not_diagnostics Token = default_token>
     auto get_task(std::string_view task_id, Token&& token = {})
     {
-        return start_get(task_id, nullptr, std::forward<Token>(token));
-    }
-    template <class Token = default_token>
-    auto get_task(std::string_view task_id, diagnostics& diag, Token&& token = {})
-    {
-        return start_get(task_id, &diag, std::forward<Token>(token));
+        return start_get(task_id, std::forward<Token>(token));
     }
 
     /// Waits until a task finishes: reads it on a paced schedule (see
@@ -151,34 +143,24 @@ public:
     template <completion_token_not_diagnostics Token = default_token>
     auto wait(std::string_view task_id, const wait_options& opts = {}, Token&& token = {})
     {
-        return start_wait(task_id, std::nullopt, opts, nullptr, std::forward<Token>(token));
-    }
-    template <class Token = default_token>
-    auto wait(std::string_view task_id, const wait_options& opts, diagnostics& diag, Token&& token = {})
-    {
-        return start_wait(task_id, std::nullopt, opts, &diag, std::forward<Token>(token));
+        return start_wait(task_id, std::nullopt, opts, std::forward<Token>(token));
     }
     /// The same with default options and a token: `wait(id, token)`.
     template <completion_token_of<task> Token>
     auto wait(std::string_view task_id, Token&& token)
     {
-        return start_wait(task_id, std::nullopt, {}, nullptr, std::forward<Token>(token));
+        return start_wait(task_id, std::nullopt, {}, std::forward<Token>(token));
     }
     /// The same, starting from a task already read (no immediate re-read).
     template <completion_token_not_diagnostics Token = default_token>
     auto wait(const task& t, const wait_options& opts = {}, Token&& token = {})
     {
-        return start_wait(t.id, t, opts, nullptr, std::forward<Token>(token));
-    }
-    template <class Token = default_token>
-    auto wait(const task& t, const wait_options& opts, diagnostics& diag, Token&& token = {})
-    {
-        return start_wait(t.id, t, opts, &diag, std::forward<Token>(token));
+        return start_wait(t.id, t, opts, std::forward<Token>(token));
     }
     template <completion_token_of<task> Token>
     auto wait(const task& t, Token&& token)
     {
-        return start_wait(t.id, t, {}, nullptr, std::forward<Token>(token));
+        return start_wait(t.id, t, {}, std::forward<Token>(token));
     }
 
     /// Submits `req`, then waits for the task: one call from request to
@@ -197,51 +179,36 @@ public:
     template <request R, completion_token_not_diagnostics Token = default_token>
     auto generate(const R& req, const wait_options& opts = {}, Token&& token = {})
     {
-        return start_generate(req, opts, nullptr, std::forward<Token>(token));
-    }
-    template <request R, class Token = default_token>
-    auto generate(const R& req, const wait_options& opts, diagnostics& diag, Token&& token = {})
-    {
-        return start_generate(req, opts, &diag, std::forward<Token>(token));
+        return start_generate(req, opts, std::forward<Token>(token));
     }
     template <request R, completion_token_of<task> Token>
     auto generate(const R& req, Token&& token)
     {
-        return start_generate(req, {}, nullptr, std::forward<Token>(token));
+        return start_generate(req, {}, std::forward<Token>(token));
     }
 
     /// generate() for image requests (text_to_image, image_to_image).
     template <image_request R, completion_token_not_diagnostics Token = default_token>
     auto image(const R& req, const wait_options& opts = {}, Token&& token = {})
     {
-        return start_generate(req, opts, nullptr, std::forward<Token>(token));
-    }
-    template <image_request R, class Token = default_token>
-    auto image(const R& req, const wait_options& opts, diagnostics& diag, Token&& token = {})
-    {
-        return start_generate(req, opts, &diag, std::forward<Token>(token));
+        return start_generate(req, opts, std::forward<Token>(token));
     }
     template <image_request R, completion_token_of<task> Token>
     auto image(const R& req, Token&& token)
     {
-        return start_generate(req, {}, nullptr, std::forward<Token>(token));
+        return start_generate(req, {}, std::forward<Token>(token));
     }
 
     /// generate() for video requests (image_to_video, text_to_video).
     template <video_request R, completion_token_not_diagnostics Token = default_token>
     auto video(const R& req, const wait_options& opts = {}, Token&& token = {})
     {
-        return start_generate(req, opts, nullptr, std::forward<Token>(token));
-    }
-    template <video_request R, class Token = default_token>
-    auto video(const R& req, const wait_options& opts, diagnostics& diag, Token&& token = {})
-    {
-        return start_generate(req, opts, &diag, std::forward<Token>(token));
+        return start_generate(req, opts, std::forward<Token>(token));
     }
     template <video_request R, completion_token_of<task> Token>
     auto video(const R& req, Token&& token)
     {
-        return start_generate(req, {}, nullptr, std::forward<Token>(token));
+        return start_generate(req, {}, std::forward<Token>(token));
     }
 
     /// Waits for every task the journal holds as unfinished (after a crash or
@@ -263,7 +230,7 @@ public:
                         opts = std::make_shared<const wait_options>(std::move(opts))]() mutable {
             return detail::resume_op(std::move(core), std::move(origin), std::move(opts));
         };
-        return detail::start<std::vector<resumed_task>>(std::forward<Token>(token), nullptr, parts_.strand,
+        return detail::start<std::vector<resumed_task>>(std::forward<Token>(token), parts_.strand,
                                                         std::move(body_fn));
     }
 
@@ -285,21 +252,16 @@ public:
     /// list_files), partial waits for the answer and completes with
     /// operation_aborted naming the stored file's id and URL in the
     /// diagnostics, total is not honoured. Lifetimes: `path` and `opts` are
-    /// copied; `diag` must live until the handler runs.
+    /// copied; `diag` (with_diagnostics) must live until the handler runs.
     template <completion_token_not_diagnostics Token = default_token>
     auto upload_file(const std::filesystem::path& path, const upload_options& opts = {}, Token&& token = {})
     {
-        return start_upload(detail::upload_job::kind::file, path.string(), {}, opts, nullptr, std::forward<Token>(token));
-    }
-    template <class Token = default_token>
-    auto upload_file(const std::filesystem::path& path, const upload_options& opts, diagnostics& diag, Token&& token = {})
-    {
-        return start_upload(detail::upload_job::kind::file, path.string(), {}, opts, &diag, std::forward<Token>(token));
+        return start_upload(detail::upload_job::kind::file, path.string(), {}, opts, std::forward<Token>(token));
     }
     template <completion_token_of<file_info> Token>
     auto upload_file(const std::filesystem::path& path, Token&& token)
     {
-        return start_upload(detail::upload_job::kind::file, path.string(), {}, {}, nullptr, std::forward<Token>(token));
+        return start_upload(detail::upload_job::kind::file, path.string(), {}, {}, std::forward<Token>(token));
     }
 
     /// Uploads bytes held in memory (`POST /api/v1/files/upload/base64`, as a
@@ -310,26 +272,17 @@ public:
     auto upload_bytes(std::string_view bytes, std::string_view mime_type = {}, const upload_options& opts = {},
                       Token&& token = {})
     {
-        return start_upload(detail::upload_job::kind::bytes, std::string(bytes), std::string(mime_type), opts, nullptr,
-                            std::forward<Token>(token));
-    }
-    template <class Token = default_token>
-    auto upload_bytes(std::string_view bytes, std::string_view mime_type, const upload_options& opts,
-                      diagnostics& diag, Token&& token = {})
-    {
-        return start_upload(detail::upload_job::kind::bytes, std::string(bytes), std::string(mime_type), opts, &diag,
-                            std::forward<Token>(token));
+        return start_upload(detail::upload_job::kind::bytes, std::string(bytes), std::string(mime_type), opts, std::forward<Token>(token));
     }
     template <completion_token_of<file_info> Token>
     auto upload_bytes(std::string_view bytes, Token&& token)
     {
-        return start_upload(detail::upload_job::kind::bytes, std::string(bytes), {}, {}, nullptr, std::forward<Token>(token));
+        return start_upload(detail::upload_job::kind::bytes, std::string(bytes), {}, {}, std::forward<Token>(token));
     }
     template <completion_token_of<file_info> Token>
     auto upload_bytes(std::string_view bytes, std::string_view mime_type, Token&& token)
     {
-        return start_upload(detail::upload_job::kind::bytes, std::string(bytes), std::string(mime_type), {}, nullptr,
-                            std::forward<Token>(token));
+        return start_upload(detail::upload_job::kind::bytes, std::string(bytes), std::string(mime_type), {}, std::forward<Token>(token));
     }
 
     /// Has the Files API fetch a remote file (`POST /api/v1/files/upload/url`).
@@ -337,17 +290,12 @@ public:
     template <completion_token_not_diagnostics Token = default_token>
     auto upload_url(std::string_view url, const upload_options& opts = {}, Token&& token = {})
     {
-        return start_upload(detail::upload_job::kind::url, std::string(url), {}, opts, nullptr, std::forward<Token>(token));
-    }
-    template <class Token = default_token>
-    auto upload_url(std::string_view url, const upload_options& opts, diagnostics& diag, Token&& token = {})
-    {
-        return start_upload(detail::upload_job::kind::url, std::string(url), {}, opts, &diag, std::forward<Token>(token));
+        return start_upload(detail::upload_job::kind::url, std::string(url), {}, opts, std::forward<Token>(token));
     }
     template <completion_token_of<file_info> Token>
     auto upload_url(std::string_view url, Token&& token)
     {
-        return start_upload(detail::upload_job::kind::url, std::string(url), {}, {}, nullptr, std::forward<Token>(token));
+        return start_upload(detail::upload_job::kind::url, std::string(url), {}, {}, std::forward<Token>(token));
     }
 
     /// One page of the key's uploaded files (`GET /api/v1/files/list`).
@@ -358,14 +306,7 @@ public:
     template <completion_token_not_diagnostics Token = default_token>
     auto list_files(unsigned page = 1, unsigned page_size = 20, Token&& token = {})
     {
-        return start_files_read<file_list>(nullptr, std::forward<Token>(token), [page, page_size](auto core, auto origin) {
-            return detail::list_files_op(std::move(core), std::move(origin), page, page_size);
-        });
-    }
-    template <class Token = default_token>
-    auto list_files(unsigned page, unsigned page_size, diagnostics& diag, Token&& token = {})
-    {
-        return start_files_read<file_list>(&diag, std::forward<Token>(token), [page, page_size](auto core, auto origin) {
+        return start_files_read<file_list>(std::forward<Token>(token), [page, page_size](auto core, auto origin) {
             return detail::list_files_op(std::move(core), std::move(origin), page, page_size);
         });
     }
@@ -380,12 +321,7 @@ public:
     template <completion_token_not_diagnostics Token = default_token>
     auto file_quota(Token&& token = {})
     {
-        return start_files_read<evolink::file_quota>(nullptr, std::forward<Token>(token), &detail::file_quota_op);
-    }
-    template <class Token = default_token>
-    auto file_quota(diagnostics& diag, Token&& token = {})
-    {
-        return start_files_read<evolink::file_quota>(&diag, std::forward<Token>(token), &detail::file_quota_op);
+        return start_files_read<evolink::file_quota>(std::forward<Token>(token), &detail::file_quota_op);
     }
 
     /// Deletes an uploaded file (`DELETE /api/v1/files/{file_id}`), freeing
@@ -398,14 +334,7 @@ public:
     template <completion_token_not_diagnostics Token = default_token>
     auto delete_file(std::string_view file_id, Token&& token = {})
     {
-        return start_files_read<bool>(nullptr, std::forward<Token>(token), [id = std::string(file_id)](auto core, auto origin) {
-            return detail::delete_file_op(std::move(core), std::move(origin), id);
-        });
-    }
-    template <class Token = default_token>
-    auto delete_file(std::string_view file_id, diagnostics& diag, Token&& token = {})
-    {
-        return start_files_read<bool>(&diag, std::forward<Token>(token), [id = std::string(file_id)](auto core, auto origin) {
+        return start_files_read<bool>(std::forward<Token>(token), [id = std::string(file_id)](auto core, auto origin) {
             return detail::delete_file_op(std::move(core), std::move(origin), id);
         });
     }
@@ -434,18 +363,12 @@ public:
     auto download(std::string_view url, const std::filesystem::path& path, const download_options& opts = {},
                   Token&& token = {})
     {
-        return start_download(url, path, opts, nullptr, std::forward<Token>(token));
-    }
-    template <class Token = default_token>
-    auto download(std::string_view url, const std::filesystem::path& path, const download_options& opts,
-                  diagnostics& diag, Token&& token = {})
-    {
-        return start_download(url, path, opts, &diag, std::forward<Token>(token));
+        return start_download(url, path, opts, std::forward<Token>(token));
     }
     template <completion_token_of<download_result> Token>
     auto download(std::string_view url, const std::filesystem::path& path, Token&& token)
     {
-        return start_download(url, path, {}, nullptr, std::forward<Token>(token));
+        return start_download(url, path, {}, std::forward<Token>(token));
     }
 
     /// Downloads every result of a finished task into `directory` (created if
@@ -461,18 +384,12 @@ public:
     auto download_results(const task& t, const std::filesystem::path& directory, const download_options& opts = {},
                           Token&& token = {})
     {
-        return start_download_results(t, directory, opts, nullptr, std::forward<Token>(token));
-    }
-    template <class Token = default_token>
-    auto download_results(const task& t, const std::filesystem::path& directory, const download_options& opts,
-                          diagnostics& diag, Token&& token = {})
-    {
-        return start_download_results(t, directory, opts, &diag, std::forward<Token>(token));
+        return start_download_results(t, directory, opts, std::forward<Token>(token));
     }
     template <completion_token_of<std::vector<download_result>> Token>
     auto download_results(const task& t, const std::filesystem::path& directory, Token&& token)
     {
-        return start_download_results(t, directory, {}, nullptr, std::forward<Token>(token));
+        return start_download_results(t, directory, {}, std::forward<Token>(token));
     }
 
     /// Connections opened so far (each one a TCP connect and, for https, a
@@ -504,29 +421,28 @@ private:
     }
 
     template <class R, class Token>
-    auto start_submit(const R& req, submit_options opts, diagnostics* diag, Token&& token)
+    auto start_submit(const R& req, submit_options opts, Token&& token)
     {
         auto body_fn = [core = parts_.core, api = parts_.api, files = parts_.files, p = prepare(req),
                         key = std::move(opts.idempotency_key)]() mutable {
             return detail::submit_op(std::move(core), std::move(api), std::move(files), std::move(p), std::move(key));
         };
-        return detail::start<task>(std::forward<Token>(token), diag, parts_.strand, std::move(body_fn));
+        return detail::start<task>(std::forward<Token>(token), parts_.strand, std::move(body_fn));
     }
 
     /// list_files, file_quota, delete_file: `call(core, files origin)`
     /// returns the operation's awaitable.
     template <class T, class Token, class Call>
-    auto start_files_read(diagnostics* diag, Token&& token, Call call)
+    auto start_files_read(Token&& token, Call call)
     {
         auto body_fn = [core = parts_.core, origin = parts_.files, call = std::move(call)]() mutable {
             return call(std::move(core), std::move(origin));
         };
-        return detail::start<T>(std::forward<Token>(token), diag, parts_.strand, std::move(body_fn));
+        return detail::start<T>(std::forward<Token>(token), parts_.strand, std::move(body_fn));
     }
 
     template <class Token>
-    auto start_upload(detail::upload_job::kind k, std::string source, std::string mime, const upload_options& opts,
-                      diagnostics* diag, Token&& token)
+    auto start_upload(detail::upload_job::kind k, std::string source, std::string mime, const upload_options& opts, Token&& token)
     {
         auto job = std::make_shared<detail::upload_job>();
         job->k = k;
@@ -537,12 +453,11 @@ private:
                         job = std::shared_ptr<const detail::upload_job>(std::move(job))]() mutable {
             return detail::upload_op(std::move(core), std::move(origin), std::move(job));
         };
-        return detail::start<file_info>(std::forward<Token>(token), diag, parts_.strand, std::move(body_fn));
+        return detail::start<file_info>(std::forward<Token>(token), parts_.strand, std::move(body_fn));
     }
 
     template <class Token>
-    auto start_download(std::string_view url, const std::filesystem::path& path, const download_options& opts,
-                        diagnostics* diag, Token&& token)
+    auto start_download(std::string_view url, const std::filesystem::path& path, const download_options& opts, Token&& token)
     {
         auto job = std::make_shared<detail::download_job>();
         job->url = std::string(url);
@@ -551,12 +466,11 @@ private:
         auto body_fn = [core = parts_.core, job = std::shared_ptr<const detail::download_job>(std::move(job))]() mutable {
             return detail::download_op(std::move(core), std::move(job));
         };
-        return detail::start<download_result>(std::forward<Token>(token), diag, parts_.strand, std::move(body_fn));
+        return detail::start<download_result>(std::forward<Token>(token), parts_.strand, std::move(body_fn));
     }
 
     template <class Token>
-    auto start_download_results(const task& t, const std::filesystem::path& directory, const download_options& opts,
-                                diagnostics* diag, Token&& token)
+    auto start_download_results(const task& t, const std::filesystem::path& directory, const download_options& opts, Token&& token)
     {
         auto job = std::make_shared<detail::results_job>();
         job->t = t;
@@ -565,24 +479,23 @@ private:
         auto body_fn = [core = parts_.core, job = std::shared_ptr<const detail::results_job>(std::move(job))]() mutable {
             return detail::download_results_op(std::move(core), std::move(job));
         };
-        return detail::start<std::vector<download_result>>(std::forward<Token>(token), diag, parts_.strand,
+        return detail::start<std::vector<download_result>>(std::forward<Token>(token), parts_.strand,
                                                           std::move(body_fn));
     }
 
     template <class Token>
-    auto start_get(std::string_view task_id, diagnostics* diag, Token&& token)
+    auto start_get(std::string_view task_id, Token&& token)
     {
         auto invalid = detail::check_task_id(task_id);
         auto body_fn = [core = parts_.core, origin = parts_.api, invalid = std::move(invalid),
                         id = std::string(task_id)]() mutable {
             return detail::get_task_op(std::move(core), std::move(origin), std::move(id), std::move(invalid));
         };
-        return detail::start<task>(std::forward<Token>(token), diag, parts_.strand, std::move(body_fn));
+        return detail::start<task>(std::forward<Token>(token), parts_.strand, std::move(body_fn));
     }
 
     template <class Token>
-    auto start_wait(std::string_view task_id, std::optional<task> known, wait_options opts, diagnostics* diag,
-                    Token&& token)
+    auto start_wait(std::string_view task_id, std::optional<task> known, wait_options opts, Token&& token)
     {
         auto invalid = detail::check_task_id(task_id);
         auto body_fn = [core = parts_.core, origin = parts_.api, id = std::string(task_id), known = std::move(known),
@@ -591,11 +504,11 @@ private:
             return detail::wait_op(std::move(core), std::move(origin), std::move(id), std::move(known), std::move(opts),
                                    std::move(invalid));
         };
-        return detail::start<task>(std::forward<Token>(token), diag, parts_.strand, std::move(body_fn));
+        return detail::start<task>(std::forward<Token>(token), parts_.strand, std::move(body_fn));
     }
 
     template <class R, class Token>
-    auto start_generate(const R& original, wait_options opts, diagnostics* diag, Token&& token)
+    auto start_generate(const R& original, wait_options opts, Token&& token)
     {
         const R* req = &original;
         std::optional<R> with_callback;
@@ -614,7 +527,7 @@ private:
                         opts = std::make_shared<const wait_options>(std::move(opts))]() mutable {
             return detail::generate_op(std::move(core), std::move(api), std::move(files), std::move(p), std::move(opts));
         };
-        return detail::start<task>(std::forward<Token>(token), diag, parts_.strand, std::move(body_fn));
+        return detail::start<task>(std::forward<Token>(token), parts_.strand, std::move(body_fn));
     }
 
     detail::client_parts parts_;

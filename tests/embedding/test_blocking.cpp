@@ -190,7 +190,7 @@ TEST_CASE("overwrite=false: a file that appears during the download is never rep
             if (p.received > 0 && !fs::exists(target)) dir.write("out.mp4", "someone else's");
         };
         evolink::diagnostics d;
-        auto [ec, r] = co_await fx.client.download(t.results[0], target, o, d, asio::as_tuple(asio::use_awaitable));
+        auto [ec, r] = co_await fx.client.download(t.results[0], target, o, evolink::with_diagnostics(d, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec == errc::invalid_request);
         CHECK(d.param == "path");
         CHECK(contains(d.message, "exists and download_options::overwrite is off"));

@@ -50,7 +50,7 @@ asio::awaitable<seen> op_submit(context& c)
     evolink::text_to_image req;
     req.prompt = "a lake";
     seen s;
-    auto [ec, t] = co_await c.client.submit(req, s.diag, c.token());
+    auto [ec, t] = co_await c.client.submit(req, evolink::with_diagnostics(s.diag, c.token()));
     s.ec = ec;
     s.id = t.id;
     co_return s;
@@ -58,7 +58,7 @@ asio::awaitable<seen> op_submit(context& c)
 asio::awaitable<seen> op_get(context& c)
 {
     seen s;
-    auto [ec, t] = co_await c.client.get_task("task-unified-1756817821-4x3rx6ny", s.diag, c.token());
+    auto [ec, t] = co_await c.client.get_task("task-unified-1756817821-4x3rx6ny", evolink::with_diagnostics(s.diag, c.token()));
     s.ec = ec;
     s.id = t.id;
     co_return s;
@@ -68,7 +68,7 @@ asio::awaitable<seen> op_wait(context& c)
     seen s;
     auto opts = fast_wait();
     opts.poll->initial_delay = opts.poll->min_interval = opts.poll->max_interval = std::chrono::seconds(30); // sleeps after an error
-    auto [ec, t] = co_await c.client.wait("task-unified-1756817821-4x3rx6ny", opts, s.diag, c.token());
+    auto [ec, t] = co_await c.client.wait("task-unified-1756817821-4x3rx6ny", opts, evolink::with_diagnostics(s.diag, c.token()));
     s.ec = ec;
     s.id = t.id;
     co_return s;
@@ -79,7 +79,7 @@ asio::awaitable<seen> op_image(context& c)
     req.prompt = "a lake";
     auto opts = fast_wait();
     seen s;
-    auto [ec, t] = co_await c.client.image(req, opts, s.diag, c.token());
+    auto [ec, t] = co_await c.client.image(req, opts, evolink::with_diagnostics(s.diag, c.token()));
     s.ec = ec;
     s.id = t.id;
     co_return s;
@@ -90,7 +90,7 @@ asio::awaitable<seen> op_video(context& c)
     req.prompt = "a lake";
     auto opts = fast_wait();
     seen s;
-    auto [ec, t] = co_await c.client.video(req, opts, s.diag, c.token());
+    auto [ec, t] = co_await c.client.video(req, opts, evolink::with_diagnostics(s.diag, c.token()));
     s.ec = ec;
     s.id = t.id;
     co_return s;
@@ -100,7 +100,7 @@ asio::awaitable<seen> op_upload(context& c)
     auto png = make_png(400, 400);
     seen s;
     evolink::upload_options opts;
-    auto [ec, f] = co_await c.client.upload_bytes(png, "image/png", opts, s.diag, c.token());
+    auto [ec, f] = co_await c.client.upload_bytes(png, "image/png", opts, evolink::with_diagnostics(s.diag, c.token()));
     s.ec = ec;
     s.id = f.file_id;
     co_return s;
@@ -111,7 +111,7 @@ asio::awaitable<seen> op_download(context& c)
     auto path = c.dir / "out.mp4";
     evolink::download_options opts;
     seen s;
-    auto [ec, r] = co_await c.client.download(url, path, opts, s.diag, c.token());
+    auto [ec, r] = co_await c.client.download(url, path, opts, evolink::with_diagnostics(s.diag, c.token()));
     s.ec = ec;
     s.id = r.path.string();
     co_return s;
@@ -125,7 +125,7 @@ asio::awaitable<seen> op_download_results(context& c)
     auto dir = c.dir / "all";
     evolink::download_options opts;
     seen s;
-    auto [ec, r] = co_await c.client.download_results(t, dir, opts, s.diag, c.token());
+    auto [ec, r] = co_await c.client.download_results(t, dir, opts, evolink::with_diagnostics(s.diag, c.token()));
     s.ec = ec;
     s.id = r.empty() ? std::string() : r[0].path.string();
     co_return s;
@@ -330,7 +330,7 @@ TEST_CASE("connect_timeout covers resolving the host name")
     });
     fx.run([&]() -> asio::awaitable<void> {
         evolink::diagnostics d;
-        auto [ec, t] = co_await fx.client.get_task("task-unified-1756817821-4x3rx6ny", d, asio::as_tuple(asio::use_awaitable));
+        auto [ec, t] = co_await fx.client.get_task("task-unified-1756817821-4x3rx6ny", evolink::with_diagnostics(d, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec == evolink::errc::timeout);
         CHECK(d.message == "connecting to https://localhost:" + std::to_string(fx.server.port()) +
                                ": timed out after 100 ms while resolving the host");
@@ -364,8 +364,7 @@ TEST_CASE("waiting for a pooled connection is bounded by request_timeout and end
             context c{fx.client, "https://localhost:" + std::to_string(fx.server.port()), dir.path, {}};
             seen s;
             if (round == 0) {
-                auto [ec, t] = co_await fx.client.get_task("task-unified-1756817821-4x3rx6ny", s.diag,
-                                                        asio::as_tuple(asio::use_awaitable));
+                auto [ec, t] = co_await fx.client.get_task("task-unified-1756817821-4x3rx6ny", evolink::with_diagnostics(s.diag, asio::as_tuple(asio::use_awaitable)));
                 s.ec = ec;
                 CHECK(s.ec == evolink::errc::timeout);
                 CHECK(s.diag.message == "timed out after 100 ms waiting for a free connection to " + c.base +
@@ -503,11 +502,10 @@ TEST_CASE("a cancel while an upload is being written: terminal stops it, partial
             evolink::diagnostics d;
             evolink::error_code ec;
             evolink::upload_options uo;
-            client.upload_file(big, uo, d,
-                               asio::bind_cancellation_slot(signal.slot(), [&](evolink::error_code e, evolink::file_info) {
+            client.upload_file(big, uo, evolink::with_diagnostics(d, asio::bind_cancellation_slot(signal.slot(), [&](evolink::error_code e, evolink::file_info) {
                                    ec = e;
                                    done = true;
-                               }));
+                               })));
             asio::steady_timer t(io);
             while (!stall.got_bytes) { // the server has the first kilobyte: the write is under way
                 t.expires_after(std::chrono::milliseconds(1));

@@ -52,7 +52,7 @@ TEST_CASE("on_submitted that throws: handler_threw with the created task's id; n
         o.poll = fast_poll();
         o.on_submitted = [](const evolink::task&) { throw std::runtime_error("database is down"); };
         evolink::diagnostics diag;
-        auto [ec, t] = co_await fx.client.image(image_req(), o, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, t] = co_await fx.client.image(image_req(), o, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec == errc::handler_threw);
         CHECK(contains(diag.message, "on_submitted threw: database is down"));
         REQUIRE(!t.id.empty());
@@ -101,7 +101,7 @@ TEST_CASE("on_progress that throws ends the wait with handler_threw and the task
         };
         auto t = co_await fx.client.submit(image_req());
         evolink::diagnostics diag;
-        auto [ec, last] = co_await fx.client.wait(t.id, o, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, last] = co_await fx.client.wait(t.id, o, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec == errc::handler_threw);
         CHECK(contains(diag.message, "on_progress threw: ui gone"));
         CHECK(diag.task_id == t.id);
@@ -168,8 +168,7 @@ TEST_CASE("a download whose on_progress throws: handler_threw, no file left")
             if (p.received > 0) throw std::runtime_error("progress bar broke");
         };
         evolink::diagnostics diag;
-        auto [ec, r] = co_await fx.client.download(t.results[0], dir.path / "x.png", dl, diag,
-                                                asio::as_tuple(asio::use_awaitable));
+        auto [ec, r] = co_await fx.client.download(t.results[0], dir.path / "x.png", dl, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec == errc::handler_threw);
         CHECK(contains(diag.message, "on_progress threw: progress bar broke"));
         CHECK(dir.entries() == 0);
@@ -191,7 +190,7 @@ TEST_CASE("a 206 to a request without Range, or starting elsewhere than asked, i
         // No Range sent, yet a 206: the body is a piece, not the file.
         fx.server.inject(result_answer(206, "abc", "bytes 100-102/1000"));
         evolink::diagnostics diag;
-        auto [ec, r] = co_await fx.client.download(url, dir.path / "a.png", {}, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, r] = co_await fx.client.download(url, dir.path / "a.png", {}, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec == errc::protocol_error);
         CHECK(contains(diag.message, "without Range"));
         CHECK(dir.entries() == 0);
@@ -200,7 +199,7 @@ TEST_CASE("a 206 to a request without Range, or starting elsewhere than asked, i
         auto cut = result_fault(evolink::testing::fault::cut_body);
         fx.server.inject(cut);
         fx.server.inject(result_answer(206, "abc", "bytes 0-2/" + std::to_string(fx.server.result_content(url).size())));
-        auto [ec2, r2] = co_await fx.client.download(url, dir.path / "b.png", {}, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec2, r2] = co_await fx.client.download(url, dir.path / "b.png", {}, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec2 == errc::protocol_error);
         CHECK(contains(diag.message, "Content-Range \"bytes 0-2/"));
         auto seen = fx.server.requests();
@@ -241,8 +240,7 @@ TEST_CASE("the query of a signed result URL appears in no error message and no l
         // An error page that echoes the signature (as S3's SignatureDoesNotMatch does).
         fx.server.inject(result_answer(404, "<Error><SignatureProvided>secret123</SignatureProvided></Error>", ""));
         evolink::diagnostics diag;
-        auto [ec, r] = co_await fx.client.download(signed_url, dir.path / "gone.png", {}, diag,
-                                                asio::as_tuple(asio::use_awaitable));
+        auto [ec, r] = co_await fx.client.download(signed_url, dir.path / "gone.png", {}, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec == evolink::api_errc::not_found);
         CHECK(any_target_contains(fx.server, "X-Amz-Signature=secret123")); // it was sent...
         for (auto& text : {what, diag.message, diag.summary()}) {
@@ -298,7 +296,7 @@ TEST_CASE("a task id from the server that cannot be one is a bad response and ne
         evolink::wait_options o;
         o.poll = fast_poll();
         evolink::diagnostics diag;
-        auto [ec, t] = co_await fx.client.image(image_req(), o, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, t] = co_await fx.client.image(image_req(), o, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec == errc::bad_response);
         CHECK(contains(diag.message, R"("../files/x?y\"")")); // quoted, escaped
         CHECK(fx.server.count("GET", "/") == 0);
@@ -319,7 +317,7 @@ TEST_CASE("a file id from the server that cannot be one is a bad response, for a
         upload.body = R"({"success":true,"code":200,"msg":"ok","data":)" + bad_file + "}";
         fx.server.inject(upload);
         evolink::diagnostics diag;
-        auto [ec, f] = co_await fx.client.upload_bytes(make_png(400, 400), "", {}, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, f] = co_await fx.client.upload_bytes(make_png(400, 400), "", {}, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec == errc::bad_response);
         CHECK(contains(diag.message, R"(file id "../tasks/x")"));
         CHECK(contains(diag.message, "https://files.example/a.png")); // where it was stored, all the same
@@ -331,7 +329,7 @@ TEST_CASE("a file id from the server that cannot be one is a bad response, for a
         list.body = R"({"success":true,"code":200,"msg":"ok","data":{"total":1,"files":[)" + bad_file + "]}}";
         fx.server.inject(list);
         evolink::diagnostics ldiag;
-        auto [lec, l] = co_await fx.client.list_files(1, 20, ldiag, asio::as_tuple(asio::use_awaitable));
+        auto [lec, l] = co_await fx.client.list_files(1, 20, evolink::with_diagnostics(ldiag, asio::as_tuple(asio::use_awaitable)));
         CHECK(lec == errc::bad_response);
         CHECK(l.files.empty()); // all or nothing
         CHECK(contains(ldiag.message, R"(file id "../tasks/x")"));

@@ -136,7 +136,7 @@ TEST_CASE("invalid requests fail before anything is sent")
             CHECK(contains(e.what(), "100x100"));
         }
         evolink::diagnostics diag;
-        auto [ec, t] = co_await fx.client.get_task("../../etc/passwd", diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, t] = co_await fx.client.get_task("../../etc/passwd", evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec == evolink::errc::invalid_request);
         CHECK(diag.param == "task_id");
         CHECK(fx.server.requests().empty());
@@ -153,7 +153,7 @@ TEST_CASE("API errors keep the status, EvoLink's fields and the request id")
         g.endpoint = "/v1/images/generations";
         g.fields = {{"prompt", "x"}, {"n", 9}};
         evolink::diagnostics diag;
-        auto [ec, t] = co_await fx.client.submit(g, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, t] = co_await fx.client.submit(g, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec == evolink::api_errc::bad_request);
         CHECK(diag.http_status == 400);
         CHECK(diag.param == "n");
@@ -163,12 +163,11 @@ TEST_CASE("API errors keep the status, EvoLink's fields and the request id")
         CHECK(diag.request_id.starts_with("fake-req-"));
 
         // Malformed and unknown task ids.
-        auto [ec2, t2] = co_await fx.client.get_task("abc", diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec2, t2] = co_await fx.client.get_task("abc", evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec2 == evolink::api_errc::bad_request);
         CHECK(diag.code == "invalid_task_id"); // sent as a string
         CHECK(diag.task_id == "abc");
-        auto [ec3, t3] = co_await fx.client.get_task("task-unified-1756817821-4x3rx6ny", diag,
-                                                  asio::as_tuple(asio::use_awaitable));
+        auto [ec3, t3] = co_await fx.client.get_task("task-unified-1756817821-4x3rx6ny", evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec3 == evolink::api_errc::not_found);
         CHECK(diag.http_status == 404);
     });
@@ -220,7 +219,7 @@ TEST_CASE("every documented error body, HTML and empty bodies map to their HTTP 
             c.content_type = r.content_type;
             fx.server.inject(c);
             evolink::diagnostics diag;
-            auto [ec, t] = co_await fx.client.submit(req, diag, asio::as_tuple(asio::use_awaitable));
+            auto [ec, t] = co_await fx.client.submit(req, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
             CHECK(ec == r.expect);
             CHECK(evolink::http_status(ec) == int(r.status));
             CHECK(diag.http_status == int(r.status));
@@ -241,7 +240,7 @@ TEST_CASE("every documented error body, HTML and empty bodies map to their HTTP 
         c.headers = {{"X-Request-Id", "hdr-id"}};
         fx.server.inject(c);
         evolink::diagnostics diag;
-        auto [ec, t] = co_await fx.client.submit(req, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, t] = co_await fx.client.submit(req, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec == evolink::api_errc::rate_limited);
         CHECK(diag.request_id == "hdr-id");
     });
@@ -278,8 +277,7 @@ TEST_CASE("a 2xx answer that is not a task is a bad_response, not a crash")
             c.body = body;
             fx.server.inject(c);
             evolink::diagnostics diag;
-            auto [ec, t] = co_await fx.client.get_task("task-unified-1756817821-4x3rx6ny", diag,
-                                                    asio::as_tuple(asio::use_awaitable));
+            auto [ec, t] = co_await fx.client.get_task("task-unified-1756817821-4x3rx6ny", evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
             CHECK(ec == evolink::errc::bad_response);
             CHECK(diag.http_status == 200);
         }
@@ -410,8 +408,7 @@ TEST_CASE("request timeout and cancellation close the connection and leave nothi
         fx.server.inject(slow);
         evolink::diagnostics diag;
         auto start = std::chrono::steady_clock::now();
-        auto [ec, t] = co_await fx.client.get_task("task-unified-1756817821-4x3rx6ny", diag,
-                                                asio::as_tuple(asio::use_awaitable));
+        auto [ec, t] = co_await fx.client.get_task("task-unified-1756817821-4x3rx6ny", evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec == evolink::errc::timeout);
         CHECK(contains(diag.message, "timed out after 200 ms"));
         CHECK(std::chrono::steady_clock::now() - start < 1500ms);
@@ -552,14 +549,14 @@ TEST_CASE("answers over the size limits are refused, not buffered without bound"
         big.body = "{\"id\":\"task-unified-1-abcdefgh\",\"pad\":\"" + std::string(5000, 'x') + "\"}";
         fx.server.inject(big);
         evolink::diagnostics diag;
-        auto [ec, t] = co_await fx.client.get_task("task-unified-1-abcdefgh", diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, t] = co_await fx.client.get_task("task-unified-1-abcdefgh", evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec == evolink::errc::response_too_large);
         canned_response fat_headers;
         fat_headers.status = 200;
         fat_headers.body = "{}";
         fat_headers.headers = {{"X-Padding", std::string(3000, 'h')}};
         fx.server.inject(fat_headers);
-        auto [ec2, t2] = co_await fx.client.get_task("task-unified-1-abcdefgh", diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec2, t2] = co_await fx.client.get_task("task-unified-1-abcdefgh", evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec2 == evolink::errc::response_too_large);
         // Just under the limit is fine.
         big.body = "{\"id\":\"task-unified-1-abcdefgh\",\"pad\":\"" + std::string(4000, 'x') + "\"}";

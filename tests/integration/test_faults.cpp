@@ -178,7 +178,7 @@ TEST_CASE("fault matrix: submit recovers without ever creating two tasks")
             f.inject(fx.server, "POST");
             evolink::text_to_image req;
             req.prompt = "matrix";
-            std::tie(ec, t) = co_await fx.client.submit(req, diag, asio::as_tuple(asio::use_awaitable));
+            std::tie(ec, t) = co_await fx.client.submit(req, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         });
         all_text += logs.text() + diag.summary() + "\n";
         CHECK(!ec);
@@ -207,7 +207,7 @@ TEST_CASE("fault matrix: submit without Idempotency-Key never resends an ambiguo
             f.inject(fx.server, "POST");
             evolink::text_to_image req;
             req.prompt = "matrix";
-            auto [e, t] = co_await fx.client.submit(req, diag, asio::as_tuple(asio::use_awaitable));
+            auto [e, t] = co_await fx.client.submit(req, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
             ec = e;
         });
         all_text += logs.text() + diag.summary() + "\n";
@@ -241,7 +241,7 @@ TEST_CASE("fault matrix: get_task retries what is worth retrying")
             req.prompt = "matrix";
             auto created = co_await fx.client.submit(req);
             f.inject(fx.server, "GET");
-            auto [e, t] = co_await fx.client.get_task(created.id, diag, asio::as_tuple(asio::use_awaitable));
+            auto [e, t] = co_await fx.client.get_task(created.id, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
             ec = e;
             if (!e) CHECK(t.id == created.id);
         });
@@ -271,7 +271,7 @@ TEST_CASE("fault matrix: a wait rides out every fault of a read")
             evolink::wait_options o;
             o.poll = fast_poll();
             o.deadline = 20s;
-            auto [e, t] = co_await fx.client.wait(created, o, diag, asio::as_tuple(asio::use_awaitable));
+            auto [e, t] = co_await fx.client.wait(created, o, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
             ec = e;
             if (!e) CHECK(t.status == task_status::completed);
         });
@@ -296,9 +296,9 @@ TEST_CASE("fault matrix: expired tasks, and callbacks duplicated, late or lost")
             auto t = co_await fx.client.submit(req);
             fx.server.expire(t.id);
             co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
-            std::tie(get_ec, std::ignore) = co_await fx.client.get_task(t.id, diag, asio::as_tuple(asio::use_awaitable));
+            std::tie(get_ec, std::ignore) = co_await fx.client.get_task(t.id, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
             CHECK(diag.code == "resource_not_found");
-            std::tie(wait_ec, std::ignore) = co_await fx.client.wait(t, {}, diag, asio::as_tuple(asio::use_awaitable));
+            std::tie(wait_ec, std::ignore) = co_await fx.client.wait(t, {}, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         });
         all_text += logs.text() + diag.summary() + "\n";
         CHECK(get_ec == evolink::api_errc::not_found);
@@ -379,7 +379,7 @@ TEST_CASE("fault matrix: a download answered with a piece it did not ask for kee
             piece.headers = {{"Content-Range", c.resumed ? "bytes 0-2/" + total : "bytes 100-102/" + total}};
             fx.server.inject(piece);
             std::tie(ec, std::ignore) =
-                co_await fx.client.download(url, dir.path / "out.png", {}, diag, asio::as_tuple(asio::use_awaitable));
+                co_await fx.client.download(url, dir.path / "out.png", {}, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         });
         all_text += logs.text() + diag.summary() + "\n";
         CHECK(ec == evolink::errc::protocol_error);

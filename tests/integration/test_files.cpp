@@ -182,12 +182,12 @@ TEST_CASE("Files API errors in both forms become clear errors, and no upload is 
         CHECK_FALSE(contains(d8.message, "evk-wrong-key-0000"));
         // The same through the diagnostics overloads and another token.
         evolink::diagnostics wd;
-        auto [e9, q9] = co_await wrong.file_quota(wd, asio::as_tuple(asio::use_awaitable));
+        auto [e9, q9] = co_await wrong.file_quota(evolink::with_diagnostics(wd, asio::as_tuple(asio::use_awaitable)));
         CHECK(e9 == evolink::api_errc::unauthorized);
         CHECK(wd.http_status == 401);
         CHECK(q9.max_files == 0);
         evolink::diagnostics ld;
-        auto [e10, l10] = co_await fx.client.list_files(0, 20, ld, asio::as_tuple(asio::use_awaitable));
+        auto [e10, l10] = co_await fx.client.list_files(0, 20, evolink::with_diagnostics(ld, asio::as_tuple(asio::use_awaitable)));
         CHECK(e10 == errc::invalid_request);
         CHECK(ld.param == "page");
         CHECK(l10.files.empty());

@@ -18,7 +18,7 @@ evolink::error_code submit_once(fixture& fx, evolink::diagnostics& diag)
     fx.run([&]() -> asio::awaitable<void> {
         evolink::text_to_image req;
         req.prompt = "p";
-        auto [ec, t] = co_await fx.client.submit(req, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, t] = co_await fx.client.submit(req, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         result = ec;
     });
     return result;

@@ -67,3 +67,59 @@ TEST_CASE("a completion token may follow the required arguments: wait, list_file
         CHECK(results.size() == t.results.size());
     });
 }
+
+TEST_CASE("with_diagnostics(diag, token) keeps the diagnostics with any token, on failure and on success")
+{
+    static_assert(evolink::completion_token_of<evolink::diagnostics_into_t<asio::deferred_t>, evolink::task>);
+    fixture fx(no_retry);
+    fx.run([&]() -> asio::awaitable<void> {
+        const std::string bad_id = "task-unified-1756817821-nosuch00";
+
+        // A token that returns the error.
+        evolink::diagnostics d1;
+        auto [ec, t] = co_await fx.client.get_task(bad_id, evolink::with_diagnostics(d1, asio::as_tuple(asio::deferred)));
+        CHECK(ec == evolink::api_errc::not_found);
+        CHECK(d1.http_status == 404);
+        CHECK(!d1.message.empty());
+        const std::string code = d1.code; // the fake's, for the forms below
+
+        // No token: the default one throws evolink::error, and diag is filled too.
+        evolink::diagnostics d2;
+        bool threw = false;
+        try {
+            co_await fx.client.get_task(bad_id, evolink::with_diagnostics(d2));
+        } catch (const evolink::error& e) {
+            threw = true;
+            CHECK(e.code() == evolink::api_errc::not_found);
+            CHECK(e.get_diagnostics().http_status == 404);
+        }
+        CHECK(threw);
+        CHECK(d2.http_status == 404);
+        CHECK(d2.code == code);
+
+        // On success too: the attempts it took.
+        evolink::diagnostics d3;
+        auto req = image_request("a fox");
+        auto created = co_await fx.client.submit(req, evolink::with_diagnostics(d3, asio::deferred));
+        CHECK(!created.id.empty());
+        CHECK(d3.attempts == 1);
+
+        // A plain callback, with bind_cancellation_slot inside: the
+        // diagnostics are stored before the handler runs.
+        asio::cancellation_signal never;
+        auto ex = co_await asio::this_coro::executor;
+        asio::steady_timer called(ex, std::chrono::steady_clock::time_point::max());
+        evolink::diagnostics d4;
+        evolink::error_code cb_ec;
+        int status_seen = 0;
+        fx.client.get_task(bad_id, evolink::with_diagnostics(d4, asio::bind_cancellation_slot(
+                                                                 never.slot(), [&](evolink::error_code e, evolink::task) {
+                                                                     cb_ec = e;
+                                                                     status_seen = d4.http_status;
+                                                                     called.cancel();
+                                                                 })));
+        co_await called.async_wait(asio::as_tuple(asio::use_awaitable));
+        CHECK(cb_ec == evolink::api_errc::not_found);
+        CHECK(status_seen == 404);
+    });
+}

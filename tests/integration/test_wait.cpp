@@ -101,7 +101,7 @@ TEST_CASE("wait resumes from a bare id, reading it at once")
         };
         o.deadline = 200ms;
         evolink::diagnostics diag;
-        auto [ec, last] = co_await fx.client.wait(t.id, o, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, last] = co_await fx.client.wait(t.id, o, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec == evolink::errc::deadline_exceeded);
         CHECK(progress == std::vector<int>{25});
     });
@@ -155,7 +155,7 @@ TEST_CASE("every task error code ends the wait with task_failed, its message and
             s.error_message = "because " + code;
             fx.server.push_script(s);
             evolink::diagnostics diag;
-            auto [ec, t] = co_await fx.client.image(image_req(), o, diag, asio::as_tuple(asio::use_awaitable));
+            auto [ec, t] = co_await fx.client.image(image_req(), o, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
             CHECK(ec == evolink::errc::task_failed);
             CHECK(diag.code == code);
             CHECK(diag.message == "because " + code);
@@ -168,7 +168,7 @@ TEST_CASE("every task error code ends the wait with task_failed, its message and
         c.outcome = task_status::cancelled;
         fx.server.push_script(c);
         evolink::diagnostics diag;
-        auto [ec, t] = co_await fx.client.image(image_req(), o, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, t] = co_await fx.client.image(image_req(), o, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec == evolink::errc::task_cancelled);
         CHECK(diag.code == "request_cancelled");
     });
@@ -204,7 +204,7 @@ TEST_CASE("a transient failure of one read does not end the wait; a permanent on
         denied.body = R"({"error":{"code":401,"message":"key revoked","type":"authentication_error"}})";
         fx.server.inject(denied);
         evolink::diagnostics diag;
-        auto [ec, last] = co_await fx.client.wait(t2, o, diag, asio::as_tuple(asio::use_awaitable));
+        auto [ec, last] = co_await fx.client.wait(t2, o, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
         CHECK(ec == evolink::api_errc::unauthorized);
         CHECK(diag.task_id == t2.id);
         CHECK(diag.task_status == "pending");
@@ -259,7 +259,7 @@ TEST_CASE("cancellation stops a wait at once, asleep or mid-request, and leaves 
             auto start = std::chrono::steady_clock::now();
             evolink::diagnostics diag;
             auto [ec, last] = co_await fx.client.wait(
-                t, o, diag, asio::bind_cancellation_slot(signal.slot(), asio::as_tuple(asio::use_awaitable)));
+                t, o, evolink::with_diagnostics(diag, asio::bind_cancellation_slot(signal.slot(), asio::as_tuple(asio::use_awaitable))));
             CHECK(ec == asio::error::operation_aborted);
             CHECK(std::chrono::steady_clock::now() - start < 1s);
             CHECK(diag.task_id == t.id);

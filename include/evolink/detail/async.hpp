@@ -158,11 +158,13 @@ struct launch_op {
     }
 };
 
+/// Starts an operation. Its initiation's first argument is where to store
+/// the diagnostics: none here; with_diagnostics(diag, token) sets it.
 template <class T, class Token, class Body>
-auto start(Token&& token, diagnostics* diag_out, boost::asio::any_io_executor strand, Body&& body)
+auto start(Token&& token, boost::asio::any_io_executor strand, Body&& body)
 {
     return boost::asio::async_initiate<Token, void(error_code, T)>(
-        launch_op<T>{}, token, diag_out, std::move(strand), std::forward<Body>(body));
+        launch_op<T>{}, token, static_cast<diagnostics*>(nullptr), std::move(strand), std::forward<Body>(body));
 }
 
 /// Wraps a handler of (exception_ptr, T) as one of (error_code, T); see
@@ -214,9 +216,30 @@ struct with_diagnostics_t {
 };
 
 template <class Token>
+    requires(!std::same_as<std::decay_t<Token>, diagnostics>)
 with_diagnostics_t<std::decay_t<Token>> with_diagnostics(Token&& token)
 {
     return {std::forward<Token>(token)};
+}
+
+/// A completion token adapter: the operation stores its diagnostics in
+/// `*diag` (on success too: attempts, request id), then completes as the
+/// inner token says. Made by `with_diagnostics(diag, token)`.
+template <class Token>
+struct diagnostics_into_t {
+    diagnostics* diag;
+    Token token;
+};
+
+/// `with_diagnostics(diag, token)`: complete as `token` says, with the
+/// diagnostics stored in `diag` first (it must live until then). Without a
+/// token, the default one: `co_await op(..., with_diagnostics(diag))` returns
+/// the value or throws evolink::error, and leaves the diagnostics in `diag`.
+/// The style of asio::bind_cancellation_slot; works with any token.
+template <class Token = with_diagnostics_t<boost::asio::use_awaitable_t<>>>
+diagnostics_into_t<std::decay_t<Token>> with_diagnostics(diagnostics& diag, Token&& token = {})
+{
+    return {&diag, std::forward<Token>(token)};
 }
 
 namespace detail {
@@ -224,6 +247,8 @@ template <class Token>
 inline constexpr bool is_with_diagnostics = false;
 template <class Inner>
 inline constexpr bool is_with_diagnostics<with_diagnostics_t<Inner>> = true;
+template <class Inner>
+inline constexpr bool is_with_diagnostics<diagnostics_into_t<Inner>> = true;
 } // namespace detail
 
 /// A completion token for an operation that completes with (error_code, T):
@@ -247,6 +272,20 @@ using default_token = with_diagnostics_t<boost::asio::use_awaitable_t<>>;
 } // namespace evolink
 
 namespace boost::asio {
+
+template <class Inner, class T>
+class async_result<evolink::diagnostics_into_t<Inner>, void(evolink::error_code, T)> {
+public:
+    /// Every operation's initiation takes where to store the diagnostics as
+    /// its first argument (null without this adapter): point it at the caller's.
+    template <class Initiation, class RawToken, class... Args>
+    static auto initiate(Initiation&& init, RawToken&& token, evolink::diagnostics*, Args&&... args)
+    {
+        auto& inner = token.token; // async_initiate takes the token by lvalue reference
+        return async_initiate<Inner, void(evolink::error_code, T)>(std::forward<Initiation>(init), inner, token.diag,
+                                                                    std::forward<Args>(args)...);
+    }
+};
 
 template <class Inner, class T>
 class async_result<evolink::with_diagnostics_t<Inner>, void(evolink::error_code, T)> {
