@@ -14,9 +14,10 @@
 #include <evolink/detail/origin.hpp>
 #include <evolink/detail/retry.hpp>
 #include <evolink/detail/random.hpp>
-#include <evolink/detail/transport.hpp> // http_headers, and the Beast and Asio names
+#include <evolink/detail/http_result.hpp>
 #include <evolink/files.hpp>
 
+#include <boost/asio/error.hpp>
 #include <boost/beast/core/string.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
@@ -300,7 +301,7 @@ private:
                             detail::quoted(limits_.path),
                         h.status);
         if (!partial) restart(); // a 200: the server sent the whole file (again)
-        ranges_ = beast::iequals(h.accept_ranges, "bytes") || partial;
+        ranges_ = boost::beast::iequals(h.accept_ranges, "bytes") || partial;
         validator_ = h.etag;
         if (validator_.empty() || validator_.starts_with("W/")) validator_ = h.last_modified;
         if (partial) total_ = whole > 0 ? std::optional(whole) : total_;
@@ -332,7 +333,7 @@ private:
     /// while it progresses); restarts from zero never reset it.
     action broken(download_end e)
     {
-        if (e.ec == asio::error::operation_aborted) {
+        if (e.ec == boost::asio::error::operation_aborted) {
             e.diag.param = "url";
             return remember(e.ec, std::move(e.diag));
         }

@@ -15,8 +15,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace evolink::detail {
+
+/// Extra request headers, name and value, in order.
+using http_headers = std::vector<std::pair<std::string, std::string>>;
 
 struct http_result {
     unsigned status = 0;

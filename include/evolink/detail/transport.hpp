@@ -142,7 +142,6 @@ EVOLINK_INLINE asio::awaitable<asio::cancellation_type> cancellation_requested()
     co_return strongest(cs.cancelled());
 }
 
-using http_headers = std::vector<std::pair<std::string, std::string>>;
 
 /// Shared, strand-confined state of a client: options, TLS context, pools.
 class transport : public std::enable_shared_from_this<transport> {
