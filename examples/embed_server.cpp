@@ -334,14 +334,15 @@ private:
 
         auto n = next_call_++;
         running_[n] = call;
-        // A plain callback as the completion token; the diagnostics& overload
-        // says which field failed validation, or what EvoLink answered. The
-        // cancellation slot lets stop() end the wait.
-        client_.video(video, std::move(wo), evolink::with_diagnostics(call->diag, asio::bind_cancellation_slot(call->cancel.slot(),
-                                                   [this, call, n](evolink::error_code ec, evolink::task t) {
-                                                       running_.erase(n);
-                                                       finish(*call, ec, t);
-                                                   })));
+        // A plain callback as the completion token; with_diagnostics puts in
+        // call->diag which field failed validation, or what EvoLink answered.
+        // The cancellation slot lets stop() end the wait.
+        auto done = [this, call, n](evolink::error_code ec, evolink::task t) {
+            running_.erase(n);
+            finish(*call, ec, t);
+        };
+        client_.video(video, std::move(wo),
+                      evolink::with_diagnostics(call->diag, asio::bind_cancellation_slot(call->cancel.slot(), done)));
     }
 
     void finish(video_call& call, evolink::error_code ec, const evolink::task& t)

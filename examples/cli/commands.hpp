@@ -178,10 +178,11 @@ inline int wait_command(const args& a)
     progress.begin();
     evolink::diagnostics diag;
     return run_cancellable(io, [&](asio::cancellation_slot slot, auto finish, const bool& signalled) {
-        client.wait(a.positional[0], w.opts, evolink::with_diagnostics(diag, asio::bind_cancellation_slot(slot, [&, slot, finish](evolink::error_code ec, evolink::task t) {
-                        if (w.receiver) w.receiver->stop();
-                        finish_task(client, ec, t, diag, out, progress, downloads, slot, signalled, finish);
-                    })));
+        auto done = [&, slot, finish](evolink::error_code ec, evolink::task t) {
+            if (w.receiver) w.receiver->stop();
+            finish_task(client, ec, t, diag, out, progress, downloads, slot, signalled, finish);
+        };
+        client.wait(a.positional[0], w.opts, evolink::with_diagnostics(diag, asio::bind_cancellation_slot(slot, done)));
     });
 }
 
@@ -281,14 +282,15 @@ inline int status_command(const args& a)
     evolink::client client(io.get_executor(), options_from_env());
     evolink::diagnostics diag;
     return run_cancellable(io, [&](asio::cancellation_slot slot, auto finish, const bool&) {
-        client.get_task(a.positional[0], evolink::with_diagnostics(diag, asio::bind_cancellation_slot(slot, [&, finish](evolink::error_code ec, evolink::task t) {
-                            if (ec) {
-                                print_error(ec, diag);
-                                return finish(exit_code_for(ec));
-                            }
-                            std::cout << json_text(evolink::to_json(t)) << '\n';
-                            finish(ok);
-                        })));
+        auto done = [&, finish](evolink::error_code ec, evolink::task t) {
+            if (ec) {
+                print_error(ec, diag);
+                return finish(exit_code_for(ec));
+            }
+            std::cout << json_text(evolink::to_json(t)) << '\n';
+            finish(ok);
+        };
+        client.get_task(a.positional[0], evolink::with_diagnostics(diag, asio::bind_cancellation_slot(slot, done)));
     });
 }
 

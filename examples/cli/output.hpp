@@ -134,11 +134,11 @@ inline void fetch_results(evolink::client& client, const evolink::task& t, const
     evolink::download_options o;
     o.on_progress = [&display](const evolink::download_progress& p) { display(p); };
     auto diag = std::make_shared<evolink::diagnostics>();
-    client.download_results(t, dir, o, evolink::with_diagnostics(*diag, asio::bind_cancellation_slot(slot, [diag, then, &display](evolink::error_code ec,
-                                                                                      std::vector<evolink::download_result> files) mutable {
-                                display.end(files);
-                                then(fetched{ec, std::move(*diag), std::move(files)});
-                            })));
+    auto done = [diag, then, &display](evolink::error_code ec, std::vector<evolink::download_result> files) mutable {
+        display.end(files);
+        then(fetched{ec, std::move(*diag), std::move(files)});
+    };
+    client.download_results(t, dir, o, evolink::with_diagnostics(*diag, asio::bind_cancellation_slot(slot, std::move(done))));
 }
 
 /// The task JSON, with "files": the paths downloaded (--json --out).
