@@ -200,8 +200,10 @@ struct throwing_initiation {
 
 } // namespace detail
 
-/// Any completion token but a diagnostics object (which selects the
-/// overloads that report diagnostics).
+/// Any completion token but a diagnostics object or an options struct: so
+/// that `op(..., diag)` is refused at the call (use with_diagnostics(diag,
+/// token)) rather than deep inside async_initiate, and options are never
+/// taken for a token.
 template <class Token>
 concept completion_token_not_diagnostics =
     !std::same_as<std::decay_t<Token>, diagnostics> && !requires { typename std::decay_t<Token>::is_evolink_options; };
