@@ -12,6 +12,7 @@
 #include <evolink/detail/file_io.hpp>
 #include <evolink/detail/http_result.hpp>
 #include <evolink/detail/origin.hpp>
+#include <evolink/detail/resolve_delay.hpp>
 #include <evolink/detail/retry.hpp>
 #include <evolink/error.hpp>
 #include <evolink/options.hpp>
@@ -114,25 +115,6 @@ struct host_pool {
     std::size_t open = 0;  ///< idle + busy + being connected
     asio::steady_timer wake; ///< never expires; cancel_one() wakes a waiter when a slot frees up
 };
-
-/// Test seam (evolink::testing::set_resolve_delay): host name resolutions
-/// start this many milliseconds late, as if the resolver hung; all of them,
-/// or only the next `test_resolve_delays_left` when that is not negative.
-inline std::atomic<std::int64_t> test_resolve_delay_ms{0};
-inline std::atomic<std::int64_t> test_resolve_delays_left{-1};
-
-/// The seam's delay for the lookup about to start (0: none).
-inline std::int64_t take_test_resolve_delay() noexcept
-{
-    auto ms = test_resolve_delay_ms.load(std::memory_order_relaxed);
-    if (ms <= 0) return 0;
-    auto left = test_resolve_delays_left.load(std::memory_order_relaxed);
-    while (left >= 0) {
-        if (left == 0) return 0;
-        if (test_resolve_delays_left.compare_exchange_weak(left, left - 1, std::memory_order_relaxed)) break;
-    }
-    return ms;
-}
 
 /// The cancellation asked for so far in this operation (none, or its
 /// strongest type): read after every step that may not have honoured it.

@@ -10,6 +10,7 @@
 
 #include <evolink/detail/http_server.hpp>
 #include <evolink/images.hpp>
+#include <evolink/testing/fake_file.hpp>
 
 #include <boost/beast/http.hpp>
 #include <boost/json/object.hpp>
@@ -27,12 +28,6 @@
 #include <string_view>
 
 namespace evolink::testing {
-
-/// A file held by the fake Files API.
-struct fake_file {
-    std::string file_id, file_name, original_name, mime_type, upload_path;
-    std::string bytes;
-};
 
 namespace detail {
 

@@ -7,6 +7,7 @@
 /// through its neutral hooks: server_reply::writer and on_accept().
 
 #include <evolink/detail/http_server.hpp>
+#include <evolink/testing/reply_fault.hpp>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -19,17 +20,6 @@
 #include <string>
 
 namespace evolink::testing {
-
-/// How an answer goes out: normally, or broken on purpose.
-enum class reply_fault {
-    none,
-    reset,     ///< close the connection (RST) without answering
-    cut_body,  ///< send the headers and half the body, then close
-    slow_body, ///< send the headers, then the body in pieces spread over `slow_for`
-    /// Content-Length says 1000 bytes more than the body; the whole body is
-    /// sent, then the connection closes.
-    wrong_length,
-};
 
 namespace faults_detail {
 

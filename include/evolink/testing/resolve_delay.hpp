@@ -5,7 +5,7 @@
 // A test seam: host name resolution that hangs, so that tests can cancel an
 // operation (or let connect_timeout expire) while the host is being resolved.
 
-#include <evolink/detail/transport.hpp>
+#include <evolink/detail/resolve_delay.hpp>
 
 #include <chrono>
 #include <cstdint>
