@@ -8,6 +8,8 @@
 
 #include <evolink/testing/resolve_delay.hpp>
 
+#include <boost/asio/ssl.hpp> // ssl::stream, for the peer that never finishes its handshake
+
 #include <array>
 #include <filesystem>
 #include <fstream>

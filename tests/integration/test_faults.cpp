@@ -5,13 +5,14 @@
 // appears in no log line or error text. The table is printed at the end.
 // The client reaches the server as `localhost`, so every connection goes
 // through the resolver (one row makes a lookup hang).
-#include "../support/fixture.hpp" // <evolink/testing.hpp>: the fake server, faults, the resolve-delay seam
+#include "../support/fixture.hpp" // <evolink/testing.hpp>: the fake server and its fault kinds, the resolve-delay seam
 
 #include <boost/json.hpp>
 
 #include <iomanip>
 #include <iostream>
 #include <list>
+#include <set>
 #include <sstream>
 
 using evolink::task_status;
