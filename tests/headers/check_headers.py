@@ -19,7 +19,16 @@ the headers count:
   brings all three; compiling each of them header-only would compile the
   same headers again in another order;
 - <evolink/src.hpp> with the macro (it stops with an #error without it, by
-  design), which compiles impl/*.ipp as the compiled library does.
+  design), which compiles impl/*.ipp as the compiled library does;
+- the test kit: its headers above with EVOLINK_SEPARATE_COMPILATION only,
+  i.e. the fake server header-only (fake_server.hpp includes
+  testing/impl/fake_server.ipp); TESTING_SEPARATE below also with
+  EVOLINK_TESTING_SEPARATE_COMPILATION, where fake_server.hpp only declares
+  (so a missing include of its own is not hidden by the ipp's) and
+  testing.hpp leaves out faults.hpp; and
+  <evolink/testing/src.hpp> with both macros only (it stops with an #error
+  without the second), which compiles the fake server as the
+  `evolink_testing` library does.
 
 COMPILER defaults to $CXX or c++; FLAGS are added to every compile (meson
 passes the compiler of the build). --only HEADER (e.g. evolink/task.hpp)
@@ -40,6 +49,11 @@ JOBS = 2
 HEADER_ONLY = ("evolink.hpp",)
 FLAGS = ["-std=c++20", "-fsyntax-only", "-Wall", "-Wextra", "-Werror"]
 SEPARATE = "-DEVOLINK_SEPARATE_COMPILATION"
+TESTING = "-DEVOLINK_TESTING_SEPARATE_COMPILATION"
+# Checked also with the test kit compiled separately (both macros).
+TESTING_SEPARATE = ("evolink/testing.hpp", "evolink/testing/fake_server.hpp")
+# Checked only with both macros: without the second it stops with an #error.
+TESTING_ONLY = ("evolink/testing/src.hpp",)
 
 
 def public_headers(include_dir):
@@ -90,18 +104,25 @@ def main():
 
     checks = []  # (header, mode, macro flags)
     for h in only or public_headers(include_dir):
+        if h in TESTING_ONLY:
+            checks.append((h, "test kit compiled separately", [SEPARATE, TESTING]))
+            continue
         checks.append((h, "separate compilation", [SEPARATE]))
         if h in HEADER_ONLY:
             checks.append((h, "header-only", []))
-    missing = set(HEADER_ONLY) - set(public_headers(include_dir))
+        if h in TESTING_SEPARATE:
+            checks.append((h, "test kit compiled separately", [SEPARATE, TESTING]))
+    missing = set(HEADER_ONLY + TESTING_SEPARATE + TESTING_ONLY) - set(public_headers(include_dir))
     if missing:
-        sys.exit(f"check_headers.py: HEADER_ONLY names headers that do not exist: {', '.join(missing)}")
+        sys.exit(f"check_headers.py: HEADER_ONLY, TESTING_SEPARATE or TESTING_ONLY names headers that do not exist: "
+                 f"{', '.join(sorted(missing))}")
     checks.sort(key=lambda c: -len(weight(include_dir, c[0])))
 
     with tempfile.TemporaryDirectory(prefix="evolink-headers-") as tmp:
         def compile_one(check):
             header, mode, macros = check
-            tu = os.path.join(tmp, re.sub(r"\W", "_", header) + ("_ho" if not macros else "") + ".cpp")
+            suffix = "_ho" if not macros else "_kit" if TESTING in macros else ""
+            tu = os.path.join(tmp, re.sub(r"\W", "_", header) + suffix + ".cpp")
             with open(tu, "w") as f:
                 f.write(f"#include <{header}>\n")
             cmd = compiler + FLAGS + macros + ["-I", include_dir, tu]
