@@ -4,9 +4,11 @@
 # separate compilation (`-compiled`: evolink-compiled, evolink::compiled, or
 # a src.cpp that includes <evolink/src.hpp>):
 #   meson            dependency('evolink') with evolink-cpp as a meson subproject
+#                    (and `meson-kit`: dependency('evolink-testing'), the test kit compiled once)
 #   cmake-subdir     add_subdirectory(<evolink-cpp>) + evolink::evolink
 #   cmake-installed  `cmake --install` into a prefix + find_package(evolink CONFIG)
 #   plain            g++ with a copy of include/ and the system libraries
+#                    (and `plain-kit`: the test kit compiled once too, <evolink/testing/src.hpp>)
 # Every build uses -Wall -Wextra -Werror. Each program must exit 0.
 #
 # usage: tests/consumers/run.sh [REPO_ROOT]   (default: the checkout holding this script)
@@ -78,6 +80,8 @@ step "$tmp/meson.log" meson compile -C "$tmp/meson-build" -j "$jobs"
 run_program "$tmp/meson-build/consumer"
 current=meson-compiled
 run_program "$tmp/meson-build/consumer-compiled"
+current=meson-kit
+run_program "$tmp/meson-build/consumer-kit"
 
 # (b) CMake add_subdirectory ---------------------------------------------------
 current=cmake-subdir
@@ -122,3 +126,13 @@ step "$tmp/plain.log" "$cxx" -std=c++20 -Wall -Wextra -Werror -DEVOLINK_SEPARATE
   "$tmp/src/main.cpp" "$tmp/plain-build/src.cpp" -o "$tmp/plain-build/app_compiled" \
   -lboost_json -lboost_url -lssl -lcrypto -pthread
 run_program "$tmp/plain-build/app_compiled"
+
+# (f) plain, the test kit compiled once too: testing_src.cpp includes
+# <evolink/testing/src.hpp>, main.cpp sees only fake_server's declarations ---
+current=plain-kit
+printf '#include <evolink/testing/src.hpp>\n' >"$tmp/plain-build/testing_src.cpp"
+step "$tmp/plain.log" "$cxx" -std=c++20 -Wall -Wextra -Werror -DEVOLINK_SEPARATE_COMPILATION \
+  -DEVOLINK_TESTING_SEPARATE_COMPILATION -I"$tmp/plain-include" \
+  "$tmp/src/main.cpp" "$tmp/plain-build/src.cpp" "$tmp/plain-build/testing_src.cpp" -o "$tmp/plain-build/app_kit" \
+  -lboost_json -lboost_url -lssl -lcrypto -pthread
+run_program "$tmp/plain-build/app_kit"
