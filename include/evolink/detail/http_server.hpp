@@ -9,6 +9,7 @@
 // the io_context can run dry. All state lives on one strand. Test tools plug
 // in through on_accept() and server_reply::writer (testing/faults.hpp).
 
+#include <evolink/detail/byte_stream.hpp>
 #include <evolink/detail/config.hpp>
 
 #include <boost/asio/as_tuple.hpp>
@@ -203,11 +204,13 @@ private:
                 auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, tuple);
                 if (!ec) {
                     ++handshakes_;
-                    co_await serve(stream);
+                    byte_stream s(&stream, nullptr);
+                    co_await serve(s);
                 }
             } else {
                 live_[id] = &tcp_stream.socket();
-                co_await serve(tcp_stream);
+                byte_stream s(nullptr, &tcp_stream);
+                co_await serve(s);
             }
         } catch (const std::exception&) {
         }
@@ -216,8 +219,9 @@ private:
         (void)self;
     }
 
-    template <class Stream>
-    boost::asio::awaitable<void> serve(Stream& stream)
+    // One stream type for TLS and plain sessions: the HTTP reads and writes
+    // below are compiled once (byte_stream.hpp).
+    boost::asio::awaitable<void> serve(byte_stream& stream)
     {
         using namespace server_ns;
         beast::flat_buffer buffer;
@@ -225,7 +229,7 @@ private:
             http::request_parser<http::string_body> parser;
             parser.header_limit(static_cast<std::uint32_t>(limits_.max_header));
             parser.body_limit(limits_.max_body);
-            auto& lowest = beast::get_lowest_layer(stream);
+            auto& lowest = stream.lowest();
             // Wait for the next request at most idle_timeout, then read it
             // whole within read_timeout: a slow client cannot hold a session.
             if (!first && buffer.size() == 0) {
@@ -255,7 +259,7 @@ private:
             auto answer = co_await handler_(req);
             if (stopped_) co_return;
             if (answer.writer) {
-                connection<Stream> conn(stream, *this);
+                connection conn(stream, *this);
                 co_await answer.writer(conn, answer.res);
                 co_return;
             }
@@ -266,10 +270,9 @@ private:
         }
     }
 
-    template <class Stream>
     class connection final : public server_connection {
     public:
-        connection(Stream& s, const http_listener& l) : s_(s), l_(l) {}
+        connection(byte_stream& s, const http_listener& l) : s_(s), l_(l) {}
         boost::asio::awaitable<boost::system::error_code> write(const char* data, std::size_t n) override
         {
             auto [ec, written] = co_await boost::asio::async_write(s_, boost::asio::buffer(data, n), tuple);
@@ -277,14 +280,14 @@ private:
         }
         void expires_after(std::chrono::steady_clock::duration d) override
         {
-            boost::beast::get_lowest_layer(s_).expires_after(d);
+            s_.lowest().expires_after(d);
         }
-        tcp::socket& socket() override { return boost::beast::get_lowest_layer(s_).socket(); }
+        tcp::socket& socket() override { return s_.lowest().socket(); }
         const http_server_limits& limits() const override { return l_.limits_; }
         bool stopped() const override { return l_.stopped_; }
 
     private:
-        Stream& s_;
+        byte_stream& s_;
         const http_listener& l_;
     };
 
@@ -295,12 +298,11 @@ private:
         return res;
     }
 
-    template <class Stream>
-    boost::asio::awaitable<bool> reply(Stream& stream, server_response res)
+    boost::asio::awaitable<bool> reply(byte_stream& stream, server_response res)
     {
         using namespace server_ns;
         res.prepare_payload();
-        beast::get_lowest_layer(stream).expires_after(limits_.read_timeout);
+        stream.lowest().expires_after(limits_.read_timeout);
         auto [ec, n] = co_await http::async_write(stream, res, tuple);
         co_return !ec;
     }

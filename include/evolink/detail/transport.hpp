@@ -8,6 +8,7 @@
 // All state is touched only from coroutines running on the client's strand.
 
 #include <evolink/detail/async.hpp>
+#include <evolink/detail/byte_stream.hpp>
 #include <evolink/detail/config.hpp>
 #include <evolink/detail/file_io.hpp>
 #include <evolink/detail/http_result.hpp>
@@ -461,8 +462,7 @@ private:
     /// Writes a request: a whole message, or the header of a streamed one
     /// followed by its parts. (Coroutine helpers here take references only:
     /// g++ 12 miscompiles class objects passed by value to coroutines.)
-    template <class Stream>
-    static asio::awaitable<error_code> write_request(Stream& s, http::request<http::empty_body>& req,
+    static asio::awaitable<error_code> write_request(byte_stream& s, http::request<http::empty_body>& req,
                                                      const std::string& body, const streamed_body* b,
                                                      std::chrono::milliseconds timeout)
     {
@@ -472,7 +472,7 @@ private:
         if (ec || !b) co_return ec;
         std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(b->head), tuple_awaitable);
         if (!ec && b->bytes) {
-            beast::get_lowest_layer(s).expires_after(timeout);
+            s.lowest().expires_after(timeout);
             std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(*b->bytes), tuple_awaitable);
         } else if (!ec) {
             ec = co_await write_file_part(s, *b, timeout);
@@ -483,8 +483,7 @@ private:
 
     /// The file of a streamed body, piece by piece: each piece is read on
     /// the file executor while the strand is free, then written.
-    template <class Stream>
-    static asio::awaitable<error_code> write_file_part(Stream& s, const streamed_body& b, std::chrono::milliseconds timeout)
+    static asio::awaitable<error_code> write_file_part(byte_stream& s, const streamed_body& b, std::chrono::milliseconds timeout)
     {
         std::vector<char> piece(64 * 1024);
         std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(nullptr, &std::fclose);
@@ -508,7 +507,7 @@ private:
                 co_return asio::error::operation_aborted;
             if (err) co_return error_code(err, boost::system::generic_category());
             left -= got;
-            beast::get_lowest_layer(s).expires_after(timeout); // per piece: a slow uplink is not a timeout
+            s.lowest().expires_after(timeout); // per piece: a slow uplink is not a timeout
             auto [ec, n] = co_await asio::async_write(s, asio::buffer(piece.data(), got), tuple_awaitable);
             (void)n;
             if (ec) co_return ec;
@@ -520,8 +519,8 @@ private:
     asio::awaitable<error_code> write_on(connection& c, http::request<http::empty_body>& req, const std::string& body,
                                          const streamed_body* b) const
     {
-        if (c.tls) co_return co_await write_request(*c.tls, req, body, b, opts_.request_timeout);
-        co_return co_await write_request(*c.plain, req, body, b, opts_.request_timeout);
+        byte_stream s(c.tls ? &*c.tls : nullptr, c.plain ? &*c.plain : nullptr);
+        co_return co_await write_request(s, req, body, b, opts_.request_timeout);
     }
 
     /// Reads (part of) an answer with `parser` on the connection's stream:
@@ -530,11 +529,11 @@ private:
     template <class Parser>
     static asio::awaitable<error_code> read_on(connection& c, Parser& parser, read_mode mode)
     {
-        if (c.tls) co_return std::get<0>(co_await read_from(*c.tls, c.buffer, parser, mode));
-        co_return std::get<0>(co_await read_from(*c.plain, c.buffer, parser, mode));
+        byte_stream s(c.tls ? &*c.tls : nullptr, c.plain ? &*c.plain : nullptr);
+        co_return std::get<0>(co_await read_from(s, c.buffer, parser, mode));
     }
-    template <class Stream, class Parser>
-    static asio::awaitable<std::tuple<error_code, std::size_t>> read_from(Stream& s, beast::flat_buffer& buf,
+    template <class Parser>
+    static asio::awaitable<std::tuple<error_code, std::size_t>> read_from(byte_stream& s, beast::flat_buffer& buf,
                                                                           Parser& parser, read_mode mode)
     {
         switch (mode) {
