@@ -26,7 +26,12 @@ if [[ ! -f "$repo/include/evolink.hpp" ]]; then
 fi
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/evolink-consumers.XXXXXX")"
+plain_pid=""
 cleanup() {
+  if [[ -n "$plain_pid" ]] && kill -0 "$plain_pid" 2>/dev/null; then # a failure in (a)-(c): stop (d)-(f)
+    kill "$plain_pid" 2>/dev/null || true # its running compiler, if any, fails on the removed directory
+    wait "$plain_pid" 2>/dev/null || true
+  fi
   if [[ "${KEEP_TMP:-0}" == 1 ]]; then
     echo "run.sh: kept $tmp" >&2
   else
@@ -69,6 +74,41 @@ run_program() {
   echo "consumer $current: ok"
 }
 
+# (d) plain compiler command line, (e) separate compilation: src.cpp includes
+# <evolink/src.hpp>, compiled once, (f) the test kit compiled once too:
+# testing_src.cpp includes <evolink/testing/src.hpp>, and main.cpp sees only
+# fake_server's declarations. Runs beside (a)-(c) (see the end): one compiler
+# at a time, while the meson and CMake builds use the other core.
+plain_consumers() {
+  local inc="$tmp/plain-include" out="$tmp/plain-build"
+  local cc=("$cxx" -std=c++20 -Wall -Wextra -Werror -I"$inc")
+  local sep=(-DEVOLINK_SEPARATE_COMPILATION) kit=(-DEVOLINK_SEPARATE_COMPILATION -DEVOLINK_TESTING_SEPARATE_COMPILATION)
+  local link=(-lboost_json -lboost_url -lssl -lcrypto -pthread)
+  mkdir -p "$inc" "$out"
+  cp -R "$repo/include/." "$inc/"
+  printf '#include <evolink/src.hpp>\n' >"$out/src.cpp"
+  printf '#include <evolink/testing/src.hpp>\n' >"$out/testing_src.cpp"
+
+  current=plain
+  step "$tmp/plain.log" "${cc[@]}" "$tmp/src/main.cpp" -o "$out/app" "${link[@]}"
+  run_program "$out/app"
+
+  current=plain-compiled
+  step "$tmp/plain.log" "${cc[@]}" "${sep[@]}" -c "$out/src.cpp" -o "$out/src.o"
+  step "$tmp/plain.log" "${cc[@]}" "${sep[@]}" -c "$tmp/src/main.cpp" -o "$out/main_compiled.o"
+  step "$tmp/plain.log" "${cc[@]}" "$out/main_compiled.o" "$out/src.o" -o "$out/app_compiled" "${link[@]}"
+  run_program "$out/app_compiled"
+
+  current=plain-kit
+  step "$tmp/plain.log" "${cc[@]}" "${kit[@]}" -c "$out/testing_src.cpp" -o "$out/testing_src.o"
+  step "$tmp/plain.log" "${cc[@]}" "${kit[@]}" -c "$tmp/src/main.cpp" -o "$out/main_kit.o"
+  step "$tmp/plain.log" "${cc[@]}" "$out/main_kit.o" "$out/src.o" "$out/testing_src.o" -o "$out/app_kit" "${link[@]}"
+  run_program "$out/app_kit"
+}
+
+plain_consumers >"$tmp/plain.out" 2>&1 &
+plain_pid=$!
+
 # (a) meson subproject --------------------------------------------------------
 current=meson
 mkdir -p "$tmp/src/meson/subprojects"
@@ -110,29 +150,9 @@ run_program "$tmp/cmake-installed-build/app"
 current=cmake-installed-compiled
 run_program "$tmp/cmake-installed-build/app_compiled"
 
-# (d) plain compiler command line ---------------------------------------------
-current=plain
-mkdir -p "$tmp/plain-include" "$tmp/plain-build"
-cp -R "$repo/include/." "$tmp/plain-include/"
-step "$tmp/plain.log" "$cxx" -std=c++20 -Wall -Wextra -Werror -I"$tmp/plain-include" \
-  "$tmp/src/main.cpp" -o "$tmp/plain-build/app" \
-  -lboost_json -lboost_url -lssl -lcrypto -pthread
-run_program "$tmp/plain-build/app"
 
-# (e) plain, separate compilation: src.cpp includes <evolink/src.hpp> -------
-current=plain-compiled
-printf '#include <evolink/src.hpp>\n' >"$tmp/plain-build/src.cpp"
-step "$tmp/plain.log" "$cxx" -std=c++20 -Wall -Wextra -Werror -DEVOLINK_SEPARATE_COMPILATION -I"$tmp/plain-include" \
-  "$tmp/src/main.cpp" "$tmp/plain-build/src.cpp" -o "$tmp/plain-build/app_compiled" \
-  -lboost_json -lboost_url -lssl -lcrypto -pthread
-run_program "$tmp/plain-build/app_compiled"
-
-# (f) plain, the test kit compiled once too: testing_src.cpp includes
-# <evolink/testing/src.hpp>, main.cpp sees only fake_server's declarations ---
-current=plain-kit
-printf '#include <evolink/testing/src.hpp>\n' >"$tmp/plain-build/testing_src.cpp"
-step "$tmp/plain.log" "$cxx" -std=c++20 -Wall -Wextra -Werror -DEVOLINK_SEPARATE_COMPILATION \
-  -DEVOLINK_TESTING_SEPARATE_COMPILATION -I"$tmp/plain-include" \
-  "$tmp/src/main.cpp" "$tmp/plain-build/src.cpp" "$tmp/plain-build/testing_src.cpp" -o "$tmp/plain-build/app_kit" \
-  -lboost_json -lboost_url -lssl -lcrypto -pthread
-run_program "$tmp/plain-build/app_kit"
+# (d)-(f), started before (a): their lines, then their status.
+plain_rc=0
+wait "$plain_pid" || plain_rc=$?
+cat "$tmp/plain.out"
+exit "$plain_rc"
