@@ -83,78 +83,78 @@ struct contexts {
     }
 };
 
-void run(asio::io_context& io, asio::awaitable<void> body)
+// Runs `body(pair)` on a TLS pair, then on a plain TCP pair.
+template <class Body>
+void on_both_streams(Body body)
 {
-    std::exception_ptr error;
-    asio::co_spawn(io, std::move(body), [&](std::exception_ptr e) { error = e; });
-    io.run();
-    if (error) std::rethrow_exception(error);
+    contexts ctx;
+    for (bool tls : {true, false}) {
+        INFO((tls ? "TLS" : "plain TCP"));
+        asio::io_context io;
+        std::exception_ptr error;
+        auto run = [&]() -> asio::awaitable<void> {
+            stream_pair p;
+            co_await connect_pair(p, tls, ctx.server, ctx.client);
+            co_await body(p);
+        };
+        asio::co_spawn(io, run(), [&](std::exception_ptr e) { error = e; });
+        io.run();
+        if (error) std::rethrow_exception(error);
+    }
 }
 
 } // namespace
 
 TEST_CASE("byte_stream carries a sequence of 40 buffers whole and in order, over TLS and plain TCP")
 {
-    contexts ctx;
-    for (bool tls : {true, false}) {
-        INFO((tls ? "TLS" : "plain TCP"));
-        asio::io_context io;
-        run(io, [&]() -> asio::awaitable<void> {
-            stream_pair p;
-            co_await connect_pair(p, tls, ctx.server, ctx.client);
-            // 40 pieces of different sizes, empty ones among them: more than
-            // the 16 buffers a byte_stream write passes on at a time.
-            std::vector<std::string> pieces;
-            std::vector<asio::const_buffer> seq;
-            std::string expected;
-            for (int i = 0; i < 40; ++i) {
-                pieces.push_back(i % 7 == 3 ? std::string() : std::string(1 + i * 37 % 5000, char('a' + i % 26)));
-                expected += pieces.back();
-            }
-            for (auto& s : pieces) seq.push_back(asio::buffer(s));
-            std::string got(expected.size(), '\0');
-            std::optional<boost::system::error_code> read_ec;
-            asio::async_read(*p.b, asio::buffer(got), [&](boost::system::error_code ec, std::size_t) { read_ec = ec; });
-            auto [ec, n] = co_await asio::async_write(*p.a, seq, tuple);
-            CHECK_FALSE(ec);
-            CHECK(n == expected.size());
-            asio::steady_timer t(co_await asio::this_coro::executor);
-            while (!read_ec) {
-                t.expires_after(1ms);
-                co_await t.async_wait(asio::use_awaitable);
-            }
-            CHECK_FALSE(*read_ec);
-            CHECK(got == expected);
-        }());
-    }
+    on_both_streams([](stream_pair& p) -> asio::awaitable<void> {
+        // 40 pieces of different sizes, empty ones among them: more than
+        // the 16 buffers a byte_stream write passes on at a time.
+        std::vector<std::string> pieces;
+        std::vector<asio::const_buffer> seq;
+        std::string expected;
+        for (int i = 0; i < 40; ++i) {
+            pieces.push_back(i % 7 == 3 ? std::string() : std::string(1 + i * 37 % 5000, char('a' + i % 26)));
+            expected += pieces.back();
+        }
+        for (auto& s : pieces) seq.push_back(asio::buffer(s));
+        std::string got(expected.size(), '\0');
+        std::optional<boost::system::error_code> read_ec;
+        asio::async_read(*p.b, asio::buffer(got), [&](boost::system::error_code ec, std::size_t) { read_ec = ec; });
+        auto [ec, n] = co_await asio::async_write(*p.a, seq, tuple);
+        CHECK_FALSE(ec);
+        CHECK(n == expected.size());
+        auto ex = co_await asio::this_coro::executor; // named first: g++ 12 and co_await in arguments
+        asio::steady_timer t(ex);
+        while (!read_ec) {
+            t.expires_after(1ms);
+            co_await t.async_wait(asio::use_awaitable);
+        }
+        CHECK_FALSE(*read_ec);
+        CHECK(got == expected);
+    });
 }
 
 TEST_CASE("byte_stream passes a cancellation on to the read it started, over TLS and plain TCP")
 {
-    contexts ctx;
-    for (bool tls : {true, false}) {
-        INFO((tls ? "TLS" : "plain TCP"));
-        asio::io_context io;
-        run(io, [&]() -> asio::awaitable<void> {
-            stream_pair p;
-            co_await connect_pair(p, tls, ctx.server, ctx.client);
-            asio::cancellation_signal cancel;
-            char byte = 0;
-            std::optional<boost::system::error_code> read_ec;
-            p.b->async_read_some(asio::buffer(&byte, 1),
-                                 asio::bind_cancellation_slot(cancel.slot(), [&](boost::system::error_code e, std::size_t) {
-                                     read_ec = e;
-                                 }));
-            asio::steady_timer t(co_await asio::this_coro::executor);
-            t.expires_after(20ms);
+    on_both_streams([](stream_pair& p) -> asio::awaitable<void> {
+        asio::cancellation_signal cancel;
+        char byte = 0;
+        std::optional<boost::system::error_code> read_ec;
+        p.b->async_read_some(asio::buffer(&byte, 1),
+                             asio::bind_cancellation_slot(cancel.slot(), [&](boost::system::error_code e, std::size_t) {
+                                 read_ec = e;
+                             }));
+        auto ex = co_await asio::this_coro::executor; // named first: g++ 12 and co_await in arguments
+        asio::steady_timer t(ex);
+        t.expires_after(20ms);
+        co_await t.async_wait(asio::use_awaitable);
+        CHECK_FALSE(read_ec); // nothing was sent: the read is still pending
+        cancel.emit(asio::cancellation_type::terminal);
+        while (!read_ec) {
+            t.expires_after(1ms);
             co_await t.async_wait(asio::use_awaitable);
-            CHECK_FALSE(read_ec); // nothing was sent: the read is still pending
-            cancel.emit(asio::cancellation_type::terminal);
-            while (!read_ec) {
-                t.expires_after(1ms);
-                co_await t.async_wait(asio::use_awaitable);
-            }
-            CHECK(*read_ec == asio::error::operation_aborted);
-        }());
-    }
+        }
+        CHECK(*read_ec == asio::error::operation_aborted);
+    });
 }
