@@ -3,9 +3,10 @@
 // libFuzzer target: a raw HTTP/1.1 request, as a caller's own HTTP server
 // would read it, handed to evolink::callback_receiver::handle().
 //
-// The bytes are parsed with Beast's request_parser (eager, body limit
-// 64 KiB); requests Beast refuses are not the receiver's business and are
-// skipped. The receiver does not listen (listen = false) and uses a fixed
+// The bytes are parsed with Beast's request_parser (body limit 64 KiB);
+// requests Beast refuses are not the receiver's business and are skipped, and
+// so are chunked bodies, which the listener refuses with 411 (Boost 1.81's
+// chunked parser asserts on some of them: boostorg/beast#2861). The receiver does not listen (listen = false) and uses a fixed
 // secret, so seeds can reach the accepting path
 // /evolink/callback/fuzzsecret0123456789abcdef. Its max_body is 16 KiB, below
 // the parser's limit, so that 413 is reachable too.
@@ -69,11 +70,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     auto& f = get_fixture();
 
     http::request_parser<http::string_body> parser;
-    parser.eager(true);
     parser.body_limit(64 * 1024);
     boost::asio::const_buffer buf(data, size);
     boost::beast::error_code ec;
+    // As the listener does (detail/http_server.hpp): the header first; a
+    // chunked body is refused there with 411 before any of it is parsed.
+    auto chunked = [&] { return parser.is_header_done() && parser.chunked(); };
     while (buf.size() > 0 && !parser.is_done()) {
+        if (chunked()) return 0;
+        if (parser.is_header_done()) parser.eager(true);
         auto used = parser.put(buf, ec);
         buf += used;
         if (ec == http::error::need_more) {
@@ -83,6 +88,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         if (ec) return 0;
     }
+    if (chunked()) return 0;
     if (!parser.is_done()) {
         if (!parser.got_some()) return 0; // put_eof() requires some input (an assertion)
         parser.put_eof(ec);

@@ -206,3 +206,24 @@ TEST_CASE("oversized headers get 431, oversized bodies 413, idle kept-alive conn
         receiver.stop();
     });
 }
+
+TEST_CASE("a chunked request body gets 411 and a close; the listener goes on serving callbacks")
+{
+    fixture fx;
+    evolink::callback_receiver receiver(fx.io.get_executor());
+    fx.run([&]() -> asio::awaitable<void> {
+        // The final chunk cut after "0\r\n": Boost 1.81's parser asserts
+        // when the rest comes in a later read (boostorg/beast#2861).
+        auto chunked = "POST " + path_of(receiver.callback_url()) +
+                       " HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n";
+        auto r = co_await connect_send_read(receiver, chunked);
+        CHECK(r.received.starts_with("HTTP/1.1 411"));
+        CHECK(contains(r.received, "send Content-Length"));
+        CHECK(closed_by_server(r));
+
+        r = co_await connect_send_read(receiver, callback_request(receiver, "task-unified-1-chunk001"));
+        CHECK(r.received.starts_with("HTTP/1.1 200"));
+        CHECK(receiver.accepted() == 1);
+        receiver.stop();
+    });
+}
