@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace evolink::detail {
@@ -236,29 +237,16 @@ private:
             bool idle_wait = !first && buffer.size() == 0;
             lowest.expires_after(idle_wait ? limits_.idle_timeout : limits_.read_timeout);
             auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, tuple);
-            if (ec == http::error::header_limit) {
-                auto res = refusal(431, "{\"error\":\"headers too large\"}");
-                co_await reply(stream, std::move(res));
-                co_return;
-            }
-            if (ec == http::error::body_limit) { co_await reply(stream, too_large()); co_return; } // Content-Length over it
-            if (ec) co_return;
-            // Chunked request bodies are refused: Boost 1.81's chunked parser
-            // aborts (an assertion) on a final chunk split across reads
-            // (boostorg/beast#2861), which any peer could send. Callbacks
-            // are small and carry a Content-Length.
-            if (parser.chunked()) {
-                auto res = refusal(411, "{\"error\":{\"code\":411,\"message\":\"chunked request bodies are not accepted: "
-                                        "send Content-Length\",\"type\":\"length_required\"}}");
-                co_await reply(stream, std::move(res));
-                co_return;
-            }
-            if (idle_wait) lowest.expires_after(limits_.read_timeout);
-            if (!parser.is_done()) {
+            bool chunked = !ec && parser.chunked(); // refused before any of the body is parsed
+            if (!ec && !chunked && !parser.is_done()) {
+                if (idle_wait) lowest.expires_after(limits_.read_timeout);
                 std::tie(ec, n) = co_await http::async_read(stream, buffer, parser, tuple);
-                if (ec == http::error::body_limit) { co_await reply(stream, too_large()); co_return; }
-                if (ec) co_return;
             }
+            if (auto no = refusal_for(ec, chunked)) {
+                co_await reply(stream, std::move(*no));
+                co_return;
+            }
+            if (ec) co_return;
             auto req = parser.release();
             bool keep = req.keep_alive();
             auto answer = co_await handler_(req);
@@ -296,16 +284,27 @@ private:
         const http_listener& l_;
     };
 
-    /// An answer after which the connection is closed.
-    static server_response refusal(unsigned status, std::string body)
+    /// What the HTTP layer answers itself, before the connection is closed:
+    /// oversized headers or body (a Content-Length over the limit shows
+    /// with the header), and any chunked body. Boost 1.81's chunked parser
+    /// aborts (an assertion) on a final chunk split across reads
+    /// (boostorg/beast#2861), which any peer could send; callbacks are small
+    /// and carry a Content-Length.
+    static std::optional<server_response> refusal_for(const boost::system::error_code& ec, bool chunked)
     {
-        auto res = plain_response(status, std::move(body));
-        res.keep_alive(false);
-        return res;
-    }
-    static server_response too_large()
-    {
-        return refusal(413, "{\"error\":{\"code\":413,\"message\":\"request body too large\",\"type\":\"request_too_large_error\"}}");
+        using namespace server_ns;
+        auto refuse = [](unsigned status, std::string body) {
+            auto res = plain_response(status, std::move(body));
+            res.keep_alive(false);
+            return res;
+        };
+        if (ec == http::error::header_limit) return refuse(431, "{\"error\":\"headers too large\"}");
+        if (ec == http::error::body_limit)
+            return refuse(413, "{\"error\":{\"code\":413,\"message\":\"request body too large\",\"type\":\"request_too_large_error\"}}");
+        if (chunked)
+            return refuse(411, "{\"error\":{\"code\":411,\"message\":\"chunked request bodies are not accepted: send "
+                               "Content-Length\",\"type\":\"length_required\"}}");
+        return std::nullopt;
     }
 
     boost::asio::awaitable<bool> reply(byte_stream& stream, server_response res)

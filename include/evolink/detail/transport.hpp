@@ -91,6 +91,8 @@ struct connection {
     unsigned requests = 0;
 
     beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+    /// The stream that HTTP reads and writes go through (byte_stream.hpp).
+    byte_stream io() { return {tls ? &*tls : nullptr, plain ? &*plain : nullptr}; }
 
     /// False when the peer has closed (or reset) the idle connection, or sent
     /// bytes nobody asked for: such a connection must not carry a request.
@@ -519,7 +521,7 @@ private:
     asio::awaitable<error_code> write_on(connection& c, http::request<http::empty_body>& req, const std::string& body,
                                          const streamed_body* b) const
     {
-        byte_stream s(c.tls ? &*c.tls : nullptr, c.plain ? &*c.plain : nullptr);
+        auto s = c.io();
         co_return co_await write_request(s, req, body, b, opts_.request_timeout);
     }
 
@@ -529,7 +531,7 @@ private:
     template <class Parser>
     static asio::awaitable<error_code> read_on(connection& c, Parser& parser, read_mode mode)
     {
-        byte_stream s(c.tls ? &*c.tls : nullptr, c.plain ? &*c.plain : nullptr);
+        auto s = c.io();
         co_return std::get<0>(co_await read_from(s, c.buffer, parser, mode));
     }
     template <class Parser>
