@@ -197,6 +197,8 @@ private:
         using namespace server_ns;
         auto id = next_id_++;
         try {
+            boost::system::error_code nodelay_ignored; // answers are written whole (see transport::connect)
+            sock.set_option(tcp::no_delay(true), nodelay_ignored);
             beast::tcp_stream tcp_stream(std::move(sock));
             if (tls_) {
                 beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), *tls_);

@@ -36,6 +36,7 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -468,9 +469,29 @@ private:
                                                      const std::string& body, const streamed_body* b,
                                                      std::chrono::milliseconds timeout)
     {
+        // The header and a body in memory go out in one write: over TLS,
+        // Beast's flat_stream then makes them one record and one send (two
+        // writes cost a record, a syscall and a wake-up more per POST).
         http::request_serializer<http::empty_body> sr{req};
-        auto [ec, n] = co_await http::async_write_header(s, sr, tuple_awaitable);
-        if (!ec && !body.empty()) std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(body), tuple_awaitable);
+        sr.split(true);
+        std::array<asio::const_buffer, 24> out;
+        std::size_t count = 0;
+        bool fits = true;
+        error_code ec;
+        std::size_t n = 0;
+        sr.next(ec, [&](error_code&, const auto& header) {
+            for (auto it = asio::buffer_sequence_begin(header); it != asio::buffer_sequence_end(header); ++it)
+                if (count < out.size() - 1) out[count++] = *it;
+                else fits = false;
+        });
+        if (fits && !ec) {
+            if (!body.empty()) out[count++] = asio::buffer(body);
+            std::tie(ec, n) = co_await asio::async_write(s, std::span<const asio::const_buffer>(out.data(), count),
+                                                         tuple_awaitable);
+        } else { // a header of more pieces than `out` holds: the header, then the body
+            std::tie(ec, n) = co_await http::async_write_header(s, sr, tuple_awaitable);
+            if (!ec && !body.empty()) std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(body), tuple_awaitable);
+        }
         if (ec || !b) co_return ec;
         std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(b->head), tuple_awaitable);
         if (!ec && b->bytes) {
@@ -749,6 +770,11 @@ private:
             auto d = describe(cec, "connecting", what, opts_.connect_timeout);
             co_return result{d.first, std::move(d.second), {}};
         }
+        // Requests and their parts are written whole: Nagle's algorithm would
+        // only hold a last short segment back for an ACK (curl and Node turn it
+        // off too). A socket that refuses keeps working as it is.
+        error_code nodelay_ignored;
+        lowest.socket().set_option(tcp::no_delay(true), nodelay_ignored);
         if (c->tls) {
             auto* native = c->tls->native_handle();
             // SNI only for names: RFC 6066 forbids IP literals there.
