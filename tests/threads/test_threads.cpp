@@ -214,11 +214,13 @@ struct thread_group {
     }
 };
 
-/// The client's strand (it makes one of the executor it is given).
-asio::strand<asio::any_io_executor> strand_of(const evolink::client& c)
+/// The client's strand (it makes one of the executor it is given: of an
+/// io_context's, over that executor itself; docs/threading.md).
+using client_strand_type = asio::strand<asio::io_context::executor_type>;
+client_strand_type strand_of(const evolink::client& c)
 {
     auto ex = c.get_executor();
-    auto* s = ex.target<asio::strand<asio::any_io_executor>>();
+    auto* s = ex.target<client_strand_type>();
     REQUIRE(s != nullptr);
     return *s;
 }
@@ -343,7 +345,7 @@ struct world {
     fake_server& server;
     evolink::client& client;
     evolink::callback_receiver& receiver;
-    asio::strand<asio::any_io_executor> client_strand;
+    client_strand_type client_strand;
     problem_log problems;
     std::atomic<bool> abort{false};
 

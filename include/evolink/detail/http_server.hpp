@@ -97,7 +97,7 @@ public:
     using tcp = boost::asio::ip::tcp;
 
     /// `tls` null: plain HTTP.
-    http_listener(boost::asio::strand<boost::asio::any_io_executor> strand, std::shared_ptr<boost::asio::ssl::context> tls,
+    http_listener(boost::asio::any_io_executor strand, std::shared_ptr<boost::asio::ssl::context> tls,
                   http_handler handler, http_server_limits limits)
         : strand_(std::move(strand)), tls_(std::move(tls)), handler_(std::move(handler)), limits_(limits),
           acceptor_(strand_)
@@ -118,7 +118,7 @@ public:
 
     unsigned short port() const noexcept { return port_; }
     bool tls() const noexcept { return tls_ != nullptr; }
-    const boost::asio::strand<boost::asio::any_io_executor>& strand() const noexcept { return strand_; }
+    const boost::asio::any_io_executor& strand() const noexcept { return strand_; }
     /// TCP connections accepted (rejected ones included), TLS handshakes done.
     std::size_t connections() const noexcept { return connections_; }
     std::size_t handshakes() const noexcept { return handshakes_; }
@@ -318,7 +318,7 @@ private:
         co_return !ec;
     }
 
-    boost::asio::strand<boost::asio::any_io_executor> strand_;
+    boost::asio::any_io_executor strand_; // a strand: everything of the listener runs on it
     std::shared_ptr<boost::asio::ssl::context> tls_;
     http_handler handler_;
     http_server_limits limits_;

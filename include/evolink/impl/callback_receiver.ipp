@@ -10,6 +10,7 @@
 #include <evolink/callback_receiver.hpp>
 #include <evolink/detail/checks.hpp>
 #include <evolink/detail/http_server.hpp>
+#include <evolink/detail/strand.hpp>
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -36,9 +37,9 @@ struct receiver_waiter {
 };
 
 struct receiver_state : std::enable_shared_from_this<receiver_state> {
-    receiver_state(boost::asio::strand<boost::asio::any_io_executor> s, callback_receiver_options o) : strand(std::move(s)), opts(std::move(o)) {}
+    receiver_state(boost::asio::any_io_executor s, callback_receiver_options o) : strand(std::move(s)), opts(std::move(o)) {}
 
-    boost::asio::strand<boost::asio::any_io_executor> strand;
+    boost::asio::any_io_executor strand; // a strand (make_strand_of)
     callback_receiver_options opts;
     std::string base;
     std::shared_ptr<http_listener> listener;
@@ -212,7 +213,7 @@ EVOLINK_DECL boost::asio::awaitable<outcome<task>> receiver_wait(std::shared_ptr
 } // namespace detail
 
 EVOLINK_DECL callback_receiver::callback_receiver(executor_type ex, callback_receiver_options opts)
-    : st_(std::make_shared<detail::receiver_state>(boost::asio::make_strand(ex), std::move(opts))), strand_(st_->strand)
+    : st_(std::make_shared<detail::receiver_state>(detail::make_strand_of(ex), std::move(opts))), strand_(st_->strand)
 {
     st_->init();
 }

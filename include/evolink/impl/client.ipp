@@ -12,6 +12,7 @@
 #include <evolink/detail/download.hpp>
 #include <evolink/detail/files_ops.hpp>
 #include <evolink/detail/operations.hpp>
+#include <evolink/detail/strand.hpp>
 #include <evolink/detail/task_ops.hpp>
 #include <evolink/detail/transport.hpp>
 
@@ -50,7 +51,7 @@ EVOLINK_DECL client_parts make_client(boost::asio::any_io_executor ex, client_op
     auto ctx = make_tls_context(opts.tls, tls_diag);
     if (!ctx) fail(errc::invalid_options, tls_diag.param, tls_diag.message);
     client_parts parts;
-    parts.strand = boost::asio::make_strand(ex);
+    parts.strand = make_strand_of(ex);
     parts.allow_private_callback_urls = opts.allow_private_callback_urls;
     parts.core = std::make_shared<transport>(parts.strand, std::move(opts), std::move(ctx));
     parts.api = std::move(*api);
