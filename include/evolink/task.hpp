@@ -171,15 +171,10 @@ EVOLINK_INLINE void drop_non_finite(boost::json::value& v)
         for (auto& e : v.get_array()) drop_non_finite(e);
 }
 
-} // namespace detail
-
-/// Reads a task object. Fails (returns nothing) only when `v` is not an
-/// object or has no string `id`: everything else is optional.
-EVOLINK_INLINE std::optional<task> task_from_json(const boost::json::value& v)
+/// The typed fields of a task object (all but `raw`); nothing without a
+/// string `id`.
+EVOLINK_INLINE std::optional<task> task_fields(const boost::json::object& o)
 {
-    using namespace detail;
-    if (!v.is_object()) return std::nullopt;
-    const auto& o = v.get_object();
     auto* id = o.if_contains("id");
     if (!id || !id->is_string() || id->get_string().empty()) return std::nullopt;
 
@@ -232,8 +227,34 @@ EVOLINK_INLINE std::optional<task> task_from_json(const boost::json::value& v)
         te.suggestion = json_text(e->if_contains("suggestion"));
         if (!te.code.empty() || !te.message.empty()) t.error = std::move(te);
     }
-    t.raw = o;
-    for (auto& kv : t.raw) detail::drop_non_finite(kv.value());
+    return t;
+}
+
+/// `raw` of a task read from `o` (moved in or copied), without NaN or infinities.
+EVOLINK_INLINE void keep_raw(task& t, boost::json::object o)
+{
+    t.raw = std::move(o);
+    for (auto& kv : t.raw) drop_non_finite(kv.value());
+}
+
+} // namespace detail
+
+/// Reads a task object. Fails (returns nothing) only when `v` is not an
+/// object or has no string `id`: everything else is optional.
+EVOLINK_INLINE std::optional<task> task_from_json(const boost::json::value& v)
+{
+    if (!v.is_object()) return std::nullopt;
+    auto t = detail::task_fields(v.get_object());
+    if (t) detail::keep_raw(*t, v.get_object());
+    return t;
+}
+
+/// The same, taking `v`'s object over as `raw` instead of copying it.
+EVOLINK_INLINE std::optional<task> task_from_json(boost::json::value&& v)
+{
+    if (!v.is_object()) return std::nullopt;
+    auto t = detail::task_fields(v.get_object());
+    if (t) detail::keep_raw(*t, std::move(v.get_object()));
     return t;
 }
 
@@ -243,7 +264,7 @@ EVOLINK_INLINE std::optional<task> parse_task(std::string_view json)
     boost::system::error_code ec;
     auto v = boost::json::parse(json, ec);
     if (ec) return std::nullopt;
-    return task_from_json(v);
+    return task_from_json(std::move(v)); // no copy of the object for `raw`
 }
 
 /// The task as the API would send it: `raw` with the typed fields laid over it.
