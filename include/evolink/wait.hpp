@@ -124,6 +124,9 @@ public:
                 if (left > 0) base = std::max(base, std::min(left / 2, static_cast<double>(p_.max_interval.count())));
             }
         }
+        // An initial_delay of zero asks for a read at once: no timer at all.
+        // Any other delay is at least 1 ms, so that no schedule busy-loops.
+        if (base <= 0 && reads_ == 1) return ms(0);
         double j = std::clamp(p_.jitter, 0.0, 1.0);
         double d = base * (1.0 + j * (2.0 * unit - 1.0));
         return ms(static_cast<ms::rep>(std::max(1.0, d)));
