@@ -91,7 +91,7 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> post_task(std::shared_ptr<transpor
         }
         if (held != asio::cancellation_type::none && verdict == create_verdict::retry) verdict = create_verdict::done;
         if (verdict == create_verdict::done) {
-            if (!t.ec)
+            if (!t.ec && core->logs(log_level::info))
                 core->log(log_level::info, "created task " + t.value.id + " (" + t.value.model + ")" +
                                                (replayed ? ", replayed for its Idempotency-Key" : ""));
             co_return t;

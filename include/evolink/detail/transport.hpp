@@ -13,6 +13,7 @@
 #include <evolink/detail/file_io.hpp>
 #include <evolink/detail/http_result.hpp>
 #include <evolink/detail/origin.hpp>
+#include <evolink/detail/request_head.hpp>
 #include <evolink/detail/resolve_delay.hpp>
 #include <evolink/detail/retry.hpp>
 #include <evolink/error.hpp>
@@ -134,7 +135,7 @@ class transport : public std::enable_shared_from_this<transport> {
 public:
     transport(asio::any_io_executor strand, client_options opts, std::shared_ptr<ssl::context> ctx)
         : strand_(std::move(strand)), opts_(std::move(opts)), ctx_(std::move(ctx)),
-          insecure_(opts_.tls.insecure_skip_verification && !opts_.tls.context)
+          insecure_(opts_.tls.insecure_skip_verification && !opts_.tls.context), bearer_("Bearer " + opts_.api_key)
     {
         if (insecure_)
             log(log_level::warning, "TLS certificate and host name verification is OFF "
@@ -148,6 +149,10 @@ public:
 
     const asio::any_io_executor& strand() const noexcept { return strand_; }
     const client_options& options() const noexcept { return opts_; }
+
+    /// Whether log() would pass a message of level `l` on: messages that
+    /// cost something to build are built only then.
+    bool logs(log_level l) const noexcept { return opts_.logger.sink && l >= opts_.logger.min_level; }
 
     void log(log_level l, std::string msg) const
     {
@@ -228,17 +233,17 @@ public:
                                                   std::string body, bool authorize = true, http_headers extra = {},
                                                   bool creation = false)
     {
-        // Every request is a header and raw body bytes, so that one Beast
-        // writer serves them all (compile time and binary size: a
-        // string_body writer per stream type was a third of a program).
-        http::request<http::empty_body> req{method, o.path + target, 11};
-        set_headers(req, o, authorize, extra);
-        if (!body.empty()) req.set(http::field::content_type, "application/json");
+        // Every request is a head and raw body bytes (detail/request_head.hpp).
+        const std::string path = o.path + target;
+        request_head head(method, path);
+        set_headers(head, o, authorize, extra);
+        if (!body.empty()) head.set("Content-Type", "application/json");
         // As Beast's prepare_payload: a length when there is a body, and
         // for POST, PUT and OPTIONS even when it is empty.
         if (!body.empty() || method == http::verb::post || method == http::verb::put || method == http::verb::options)
-            req.content_length(body.size());
-        co_return co_await exchange(o, method, target, req, body, nullptr, creation);
+            head.content_length(body.size());
+        const std::string text = head.text();
+        co_return co_await exchange(o, method, target, text, body, nullptr, creation);
     }
 
     /// A multipart/form-data body streamed from a file: `head`, the file's
@@ -261,11 +266,13 @@ public:
     asio::awaitable<outcome<http_result>> request_streamed(const origin& o, std::string target,
                                                            std::shared_ptr<const streamed_body> b)
     {
-        http::request<http::empty_body> req{http::verb::post, o.path + target, 11};
-        set_headers(req, o, true, {});
-        req.set(http::field::content_type, b->content_type);
-        req.content_length(b->head.size() + b->file_size + b->tail.size());
-        co_return co_await exchange(o, http::verb::post, target, req, no_body, b.get(), true); // an upload: a creation
+        const std::string path = o.path + target;
+        request_head head(http::verb::post, path);
+        set_headers(head, o, true, {});
+        head.set("Content-Type", b->content_type);
+        head.content_length(b->head.size() + b->file_size + b->tail.size());
+        const std::string text = head.text();
+        co_return co_await exchange(o, http::verb::post, target, text, no_body, b.get(), true); // an upload: a creation
     }
 
     /// Where a streamed GET (get_streamed) puts its answer: the head decides
@@ -301,9 +308,11 @@ public:
                                                        std::chrono::milliseconds stall)
     {
         auto self = shared_from_this(); // keep the pools alive across suspensions
-        http::request<http::empty_body> req{http::verb::get, o.path + target, 11};
-        set_headers(req, o, false, extra);
-        req.set(http::field::accept, "*/*");
+        const std::string path = o.path + target;
+        request_head head(http::verb::get, path);
+        set_headers(head, o, false, extra);
+        head.set("Accept", "*/*");
+        const std::string text = head.text();
         auto leased = co_await checkout(o);
         if (leased.ec) co_return failure<http_result>(leased.ec, std::move(leased.diag)); // sent = false
         auto& conn = leased.value;
@@ -313,7 +322,7 @@ public:
         parser.body_limit(boost::none); // the sink counts
         conn->lowest().expires_after(opts_.request_timeout);
         const char* phase = "writing the request";
-        auto ec = co_await write_on(*conn, req, no_body, nullptr);
+        auto ec = co_await write_on(*conn, text, no_body, nullptr);
         if (!ec) {
             phase = "reading the answer";
             ec = co_await read_on(*conn, parser, read_mode::header);
@@ -367,7 +376,7 @@ private:
     /// One exchange on a pooled connection: `write(stream)` sends the
     /// request, then the answer is read whole (within the size limits).
     asio::awaitable<outcome<http_result>> exchange(const origin& o, http::verb method, const std::string& target,
-                                                   http::request<http::empty_body>& req, const std::string& body,
+                                                   const std::string& head, const std::string& body,
                                                    const streamed_body* b, bool creation)
     {
         auto self = shared_from_this(); // keep the pools alive across suspensions
@@ -384,7 +393,7 @@ private:
         if (creation)
             co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation(), terminal_only{});
         const char* phase = "writing the request";
-        auto ec = co_await write_on(*conn, req, body, b);
+        auto ec = co_await write_on(*conn, head, body, b);
         if (!ec) {
             phase = "reading the answer";
             ec = co_await read_on(*conn, parser, read_mode::whole);
@@ -394,11 +403,11 @@ private:
             held = co_await cancellation_requested();
             co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation(), pass_as_terminal{});
         }
-        std::string what = std::string(http::to_string(method)) + " " + o.key() + o.path + target;
+        auto what = [&] { return std::string(http::to_string(method)) + " " + o.key() + o.path + target; };
         if (ec) {
             bool reused = conn->requests > 0;
             conn.checkin(false);
-            auto d = describe(ec, phase, what, opts_.request_timeout);
+            auto d = describe(ec, phase, what(), opts_.request_timeout);
             if (reused && d.first == make_error_code(errc::connection_lost))
                 d.second.message += " (on a reused connection)";
             log(log_level::warning, d.second.message);
@@ -411,8 +420,9 @@ private:
         http_result r = read_head(res);
         r.body = std::move(res.body());
         r.held_cancel = held;
-        log(log_level::debug, what + " -> " + std::to_string(r.status) +
-                                  (r.request_id.empty() ? "" : " [request id: " + r.request_id + "]"));
+        if (logs(log_level::debug))
+            log(log_level::debug, what() + " -> " + std::to_string(r.status) +
+                                      (r.request_id.empty() ? "" : " [request id: " + r.request_id + "]"));
         conn.checkin(res.keep_alive());
         co_return outcome<http_result>{{}, {}, std::move(r)};
     }
@@ -465,33 +475,15 @@ private:
     /// Writes a request: a whole message, or the header of a streamed one
     /// followed by its parts. (Coroutine helpers here take references only:
     /// g++ 12 miscompiles class objects passed by value to coroutines.)
-    static asio::awaitable<error_code> write_request(byte_stream& s, http::request<http::empty_body>& req,
-                                                     const std::string& body, const streamed_body* b,
-                                                     std::chrono::milliseconds timeout)
+    static asio::awaitable<error_code> write_request(byte_stream& s, const std::string& head, const std::string& body,
+                                                     const streamed_body* b, std::chrono::milliseconds timeout)
     {
-        // The header and a body in memory go out in one write: over TLS,
+        // The head and a body in memory go out in one write: over TLS,
         // Beast's flat_stream then makes them one record and one send (two
         // writes cost a record, a syscall and a wake-up more per POST).
-        http::request_serializer<http::empty_body> sr{req};
-        sr.split(true);
-        std::array<asio::const_buffer, 24> out;
-        std::size_t count = 0;
-        bool fits = true;
-        error_code ec;
-        std::size_t n = 0;
-        sr.next(ec, [&](error_code&, const auto& header) {
-            for (auto it = asio::buffer_sequence_begin(header); it != asio::buffer_sequence_end(header); ++it)
-                if (count < out.size() - 1) out[count++] = *it;
-                else fits = false;
-        });
-        if (fits && !ec) {
-            if (!body.empty()) out[count++] = asio::buffer(body);
-            std::tie(ec, n) = co_await asio::async_write(s, std::span<const asio::const_buffer>(out.data(), count),
-                                                         tuple_awaitable);
-        } else { // a header of more pieces than `out` holds: the header, then the body
-            std::tie(ec, n) = co_await http::async_write_header(s, sr, tuple_awaitable);
-            if (!ec && !body.empty()) std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(body), tuple_awaitable);
-        }
+        const std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(body)};
+        auto [ec, n] = co_await asio::async_write(
+            s, std::span<const asio::const_buffer>(out.data(), body.empty() ? 1 : 2), tuple_awaitable);
         if (ec || !b) co_return ec;
         std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(b->head), tuple_awaitable);
         if (!ec && b->bytes) {
@@ -539,11 +531,11 @@ private:
     }
 
     /// Writes `req` on the connection's TLS or plain stream.
-    asio::awaitable<error_code> write_on(connection& c, http::request<http::empty_body>& req, const std::string& body,
+    asio::awaitable<error_code> write_on(connection& c, const std::string& head, const std::string& body,
                                          const streamed_body* b) const
     {
         auto s = c.io();
-        co_return co_await write_request(s, req, body, b, opts_.request_timeout);
+        co_return co_await write_request(s, head, body, b, opts_.request_timeout);
     }
 
     /// Reads (part of) an answer with `parser` on the connection's stream:
@@ -606,15 +598,14 @@ private:
 
     /// The common headers of every request: Host, Authorization (the API's
     /// own hosts only), User-Agent, Accept, keep-alive, then `extra`.
-    template <class Body>
-    void set_headers(http::request<Body>& req, const origin& o, bool authorize, const http_headers& extra) const
+    /// (HTTP/1.1 keeps the connection alive unless told otherwise.)
+    void set_headers(request_head& head, const origin& o, bool authorize, const http_headers& extra) const
     {
-        req.set(http::field::host, o.host_header);
-        if (authorize) req.set(http::field::authorization, "Bearer " + opts_.api_key);
-        req.set(http::field::user_agent, opts_.user_agent);
-        req.set(http::field::accept, "application/json");
-        req.keep_alive(true);
-        for (auto& [name, value] : extra) req.set(name, value);
+        head.set("Host", o.host_header);
+        if (authorize) head.set("Authorization", bearer_);
+        head.set("User-Agent", opts_.user_agent);
+        head.set("Accept", "application/json");
+        for (auto& [name, value] : extra) head.set(name, value);
     }
 
 
@@ -823,6 +814,7 @@ private:
     std::map<std::string, std::unique_ptr<host_pool>> pools_;
     std::size_t connections_opened_ = 0;
     bool insecure_ = false;
+    std::string bearer_; ///< "Bearer <key>", the Authorization value (never logged)
     file_pool file_pool_{opts_.file_executor};
 };
 

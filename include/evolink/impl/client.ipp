@@ -39,6 +39,10 @@ EVOLINK_DECL client_parts make_client(boost::asio::any_io_executor ex, client_op
         if (static_cast<unsigned char>(c) <= 0x20 || static_cast<unsigned char>(c) >= 0x7F)
             fail(errc::invalid_options, "api_key",
                  "the API key holds a space or a control or non-ASCII character (key not shown)");
+    for (char c : opts.user_agent)
+        if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7F)
+            fail(errc::invalid_options, "user_agent",
+                 "user_agent holds a control character (CR, LF...): it would break the request's head");
     std::string why;
     auto api = parse_origin(opts.base_url, opts.allow_insecure_http, why);
     if (!api) fail(errc::invalid_options, "base_url", "base_url " + detail::quoted(opts.base_url) + " " + why);
