@@ -4,6 +4,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <future>
 #include <thread>
 
@@ -385,12 +386,52 @@ TEST_CASE("a connection the server closed is replaced, not reused")
         auto again = co_await fx.client.get_task(t.id);
         CHECK(again.status == evolink::task_status::processing);
         CHECK(fx.server.handshakes() == 2);
-        // A kept-alive connection the server drops while idle is detected before use.
+        // A kept-alive connection the server drops while idle is not used again.
         fx.server.stop_connections();
         co_await asio::steady_timer(co_await asio::this_coro::executor, 50ms).async_wait(asio::use_awaitable);
         auto third = co_await fx.client.get_task(t.id);
         CHECK(third.progress == 50);
         CHECK(fx.server.handshakes() == 3);
+    });
+}
+
+TEST_CASE("an idle connection the server dropped: a read goes again, a creation checks first")
+{
+    // No retries and no Idempotency-Key: only the transport's own rules can
+    // make these succeed, and a creation written on a dead connection would
+    // end in errc::outcome_unknown.
+    fixture fx([](evolink::client_options o) {
+        o.retry.idempotency_keys = false;
+        return no_retry(o);
+    });
+    fx.run([&]() -> asio::awaitable<void> {
+        auto pause = [&]() -> asio::awaitable<void> {
+            co_await asio::steady_timer(co_await asio::this_coro::executor, 50ms).async_wait(asio::use_awaitable);
+        };
+        evolink::text_to_image req;
+        req.prompt = "p";
+        auto t = co_await fx.client.submit(req);
+        REQUIRE(fx.server.handshakes() == 1);
+        // A read uses the idle connection unchecked, fails before any answer,
+        // and is sent again on a new connection: the caller sees no error.
+        fx.server.stop_connections();
+        co_await pause();
+        auto read = co_await fx.client.get_task(t.id);
+        CHECK(read.id == t.id);
+        CHECK(fx.server.handshakes() == 2);
+        // A creation checks the idle connection first and never writes on a dead one.
+        fx.server.stop_connections();
+        co_await pause();
+        auto posts = [&] {
+            auto all = fx.server.requests();
+            return std::count_if(all.begin(), all.end(), [](const auto& r) { return r.method == "POST"; });
+        };
+        auto posts_before = posts();
+        auto created = co_await fx.client.submit(req);
+        CHECK_FALSE(created.id.empty());
+        CHECK(fx.server.handshakes() == 3);
+        CHECK(posts() == posts_before + 1);
+        CHECK(fx.client.connections_opened() == 3);
     });
 }
 
@@ -518,6 +559,16 @@ TEST_CASE("options are checked at construction")
     } catch (const evolink::error& e) {
         CHECK_FALSE(contains(e.what(), "secret-with"));
     }
+    o.api_key = "k";
+    o.user_agent = "my-app/1.0\r\nX-Injected: 1"; // would end the header line
+    CHECK(code_of(o) == evolink::errc::invalid_options);
+    try {
+        evolink::client c(io.get_executor(), o);
+    } catch (const evolink::error& e) {
+        CHECK(e.get_diagnostics().param == "user_agent");
+    }
+    o.user_agent = "my-app/1.0 (tab\tok)";
+    CHECK(code_of(o) == evolink::error_code{});
 }
 
 TEST_CASE("plain HTTP works only when allowed (a TLS-terminating proxy on loopback)")

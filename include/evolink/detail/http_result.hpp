@@ -37,6 +37,10 @@ struct http_result {
     /// A partial or total cancellation that arrived while a shielded
     /// (creation) request was on the wire: it was held back until the answer.
     boost::asio::cancellation_type held_cancel = boost::asio::cancellation_type::none;
+    /// A failure on a reused connection that was not checked before use,
+    /// before any byte of the answer: the server had most likely closed it
+    /// while idle (transport::exchange sends such a request again).
+    bool stale = false;
 };
 
 /// Replaces every occurrence of `secret` in `s` (no-op for short secrets).

@@ -354,10 +354,10 @@ public:
 private:
     /// A connection to `o`: an idle pooled one, else a new one once the pool
     /// has room. The caller must keep the transport alive while it holds it.
-    asio::awaitable<outcome<lease>> checkout(const origin& o)
+    asio::awaitable<outcome<lease>> checkout(const origin& o, bool verify = true)
     {
         auto& pool = pool_for(o);
-        auto acquired = co_await acquire(pool, o);
+        auto acquired = co_await acquire(pool, o, verify);
         if (acquired.ec) {
             release_slot(pool);
             co_return failure<lease>(acquired.ec, std::move(acquired.diag));
@@ -380,7 +380,25 @@ private:
                                                    const streamed_body* b, bool creation)
     {
         auto self = shared_from_this(); // keep the pools alive across suspensions
-        auto leased = co_await checkout(o);
+        // Creations check an idle connection before using it (a syscall): one
+        // written on a dead connection has an unknown outcome. Other requests
+        // skip the check, and go again once, on a checked connection, when a
+        // reused one fails before any byte of the answer (as Go's client does).
+        for (bool verify = creation;; verify = true) {
+            auto r = co_await exchange_once(o, method, target, head, body, b, creation, verify);
+            if (r.ec != make_error_code(errc::connection_lost) || !r.value.stale) co_return r;
+            if (logs(log_level::debug)) log(log_level::debug, r.diag.message + "; sending it again");
+        }
+    }
+
+    /// One attempt of exchange(). `verify`: check an idle connection before
+    /// using it. http_result::stale: it failed on a reused connection that
+    /// had not been checked, before any byte of the answer.
+    asio::awaitable<outcome<http_result>> exchange_once(const origin& o, http::verb method, const std::string& target,
+                                                        const std::string& head, const std::string& body,
+                                                        const streamed_body* b, bool creation, bool verify)
+    {
+        auto leased = co_await checkout(o, verify);
         if (leased.ec) co_return failure<http_result>(leased.ec, std::move(leased.diag)); // sent = false
         auto& conn = leased.value;
 
@@ -410,10 +428,11 @@ private:
             auto d = describe(ec, phase, what(), opts_.request_timeout);
             if (reused && d.first == make_error_code(errc::connection_lost))
                 d.second.message += " (on a reused connection)";
-            log(log_level::warning, d.second.message);
             http_result sent;
             sent.sent = true;
             sent.held_cancel = held;
+            sent.stale = reused && !verify && !parser.got_some();
+            if (!sent.stale || d.first != make_error_code(errc::connection_lost)) log(log_level::warning, d.second.message);
             co_return outcome<http_result>{d.first, std::move(d.second), std::move(sent)};
         }
         auto& res = parser.get();
@@ -645,7 +664,7 @@ private:
     /// waited for at most request_timeout (errc::timeout). On success the
     /// caller owns one slot of `pool.open`; on failure too (it must call
     /// release_slot).
-    asio::awaitable<outcome<std::unique_ptr<connection>>> acquire(host_pool& pool, const origin& o)
+    asio::awaitable<outcome<std::unique_ptr<connection>>> acquire(host_pool& pool, const origin& o, bool verify)
     {
         using result = outcome<std::unique_ptr<connection>>;
         auto deadline = std::chrono::steady_clock::now() + opts_.request_timeout;
@@ -655,7 +674,7 @@ private:
                 auto c = std::move(pool.idle.back());
                 pool.idle.pop_back();
                 bool stale = std::chrono::steady_clock::now() - c->idle_since > opts_.idle_timeout;
-                if (!stale && c->usable()) co_return result{{}, {}, std::move(c)};
+                if (!stale && (!verify || c->usable())) co_return result{{}, {}, std::move(c)};
                 c->close(); // closed by the server or idle too long: replace it
                 --pool.open;
                 log(log_level::debug, "dropped an idle connection to " + o.key() + (stale ? " (idle timeout)" : " (closed by the server)"));
