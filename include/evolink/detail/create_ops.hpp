@@ -36,7 +36,7 @@ namespace evolink::detail {
 EVOLINK_INLINE void cancelled_after_write(outcome<task>& t, const std::string& key)
 {
     t.ec = make_error_code(errc::outcome_unknown);
-    t.diag.message += key.empty() ? "; the request was written: a task may or may not exist (and be billed)"
+    t.diag->message += key.empty() ? "; the request was written: a task may or may not exist (and be billed)"
                                   : "; the request was written: a task may or may not exist (and be billed); sending "
                                     "it again with Idempotency-Key " + key + " returns it if it does";
 }
@@ -70,21 +70,21 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> post_task(std::shared_ptr<transpor
         auto held = r.value.held_cancel;
         bool aborted = r.ec == asio::error::operation_aborted;
         auto t = task_outcome(std::move(r), core->options().api_key);
-        t.diag.idempotency_key = key;
-        t.diag.attempts = attempt;
+        t.diag->idempotency_key = key;
+        t.diag->attempts = attempt;
         if (aborted) {
             if (sent || maybe_created) cancelled_after_write(t, key);
             co_return t;
         }
-        auto verdict = classify_create(t.ec, sent, !key.empty(), t.diag.code);
+        auto verdict = classify_create(t.ec, sent, !key.empty(), t.diag->code);
         if (held != asio::cancellation_type::none && !t.ec) {
             core->log(log_level::info, "created task " + t.value.id + " although cancelled meanwhile");
             if (held != asio::cancellation_type::total) {
                 // Partial (or a terminal that came with the answer): stop
                 // here; the effect is that the task exists.
                 t.ec = asio::error::operation_aborted;
-                t.diag.task_id = t.value.id;
-                t.diag.message = "cancelled after the request was written; the task was created: " +
+                t.diag->task_id = t.value.id;
+                t.diag->message = "cancelled after the request was written; the task was created: " +
                                  t.value.id + " (wait for it to get its result)";
             } // total is not honoured once the request is written: the task is delivered
             co_return t;
@@ -97,25 +97,25 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> post_task(std::shared_ptr<transpor
             co_return t;
         }
         if (verdict == create_verdict::outcome_unknown) {
-            t.diag.message = "the request was sent, then: " + t.diag.message +
+            t.diag->message = "the request was sent, then: " + t.diag->message +
                              ". A task may or may not exist (and be billed); it was not sent again because it "
                              "carried no Idempotency-Key";
             t.ec = make_error_code(errc::outcome_unknown);
-            core->log(log_level::error, t.diag.message);
+            core->log(log_level::error, t.diag->message);
             co_return t;
         }
-        bool unanswered = sent && t.diag.http_status == 0; // written, no answer
-        auto step = co_await pause_before_retry(*core, budget, attempt, retry_after, t.diag, log_line);
+        bool unanswered = sent && t.diag->http_status == 0; // written, no answer
+        auto step = co_await pause_before_retry(*core, budget, attempt, retry_after, *t.diag, log_line);
         if (step == retry_step::give_up) {
             if (sent && !key.empty())
-                t.diag.message += "; a task may exist: sending the request again with Idempotency-Key " + key +
+                t.diag->message += "; a task may exist: sending the request again with Idempotency-Key " + key +
                                   " returns it";
             co_return t;
         }
         maybe_created = maybe_created || unanswered;
         if (step == retry_step::cancelled) {
             t.ec = asio::error::operation_aborted;
-            t.diag.message = "cancelled while waiting to retry: " + t.diag.message;
+            t.diag->message = "cancelled while waiting to retry: " + t.diag->message;
             if (maybe_created) cancelled_after_write(t, key);
             co_return t;
         }
@@ -124,18 +124,12 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> post_task(std::shared_ptr<transpor
 
 /// Checks every local image (all of them, before anything is sent), uploads
 /// them, then creates the task as post_task does.
-EVOLINK_INLINE asio::awaitable<outcome<task>> create_task(std::shared_ptr<transport> core, origin api, origin files,
-                                                          std::shared_ptr<const prepared_create> p, std::string key)
+EVOLINK_INLINE asio::awaitable<outcome<task>> upload_then_post(std::shared_ptr<transport> core, origin api, origin files,
+                                                               std::shared_ptr<const prepared_create> p, std::string key)
 {
     // Arguments are named first: g++ 12 destroys some temporaries of a
     // co_await expression twice (see docs/reliability.md).
     std::string endpoint = p->endpoint;
-    if (p->invalid || p->locals.empty()) {
-        std::string json = p->invalid ? std::string() : boost::json::serialize(p->body);
-        auto invalid = p->invalid;
-        co_return co_await post_task(std::move(core), std::move(api), std::move(endpoint), std::move(json),
-                                     std::move(invalid), std::move(key));
-    }
     if (!key.empty())
         if (auto e = check_idempotency_key(key)) co_return failure<task>(make_error_code(errc::invalid_request), std::move(*e));
     // Each image is read once, on the file executor: checked, then
@@ -162,9 +156,9 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> create_task(std::shared_ptr<transp
         job->loaded = std::move(loaded[i]);
         auto up = co_await upload(core, files, job);
         if (up.ec) {
-            up.diag.message = "uploading " + l.field + " " + detail::quoted(l.path) + " failed (no task was created): " +
-                              up.diag.message;
-            if (up.diag.param.empty()) up.diag.param = l.field;
+            up.diag->message = "uploading " + l.field + " " + detail::quoted(l.path) + " failed (no task was created): " +
+                              up.diag->message;
+            if (up.diag->param.empty()) up.diag->param = l.field;
             co_return failure<task>(up.ec, std::move(up.diag));
         }
         urls[l.index] = up.value.file_url;
@@ -173,6 +167,18 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> create_task(std::shared_ptr<transp
     std::optional<diagnostics> none;
     co_return co_await post_task(std::move(core), std::move(api), std::move(endpoint), std::move(json), std::move(none),
                                  std::move(key));
+}
+
+/// Creates a task: a request without local images is posted at once
+/// (post_task); one with local images goes through upload_then_post. Not a
+/// coroutine: no frame of its own on the common path.
+EVOLINK_INLINE asio::awaitable<outcome<task>> create_task(std::shared_ptr<transport> core, origin api, origin files,
+                                                          std::shared_ptr<const prepared_create> p, std::string key)
+{
+    if (!p->invalid && !p->locals.empty())
+        return upload_then_post(std::move(core), std::move(api), std::move(files), std::move(p), std::move(key));
+    std::string json = p->invalid ? std::string() : boost::json::serialize(p->body);
+    return post_task(std::move(core), std::move(api), p->endpoint, std::move(json), p->invalid, std::move(key));
 }
 
 } // namespace evolink::detail

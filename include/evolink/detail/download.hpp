@@ -370,8 +370,8 @@ download_all(std::shared_ptr<transport> core, std::shared_ptr<const results_job>
         dj->options = job->options;
         auto r = co_await download(core, dj);
         if (r.ec) {
-            r.diag.task_id = t.id;
-            r.diag.message = "result " + std::to_string(i) + " of task " + t.id + ": " + r.diag.message;
+            r.diag->task_id = t.id;
+            r.diag->message = "result " + std::to_string(i) + " of task " + t.id + ": " + r.diag->message;
             co_return outcome<list>{r.ec, std::move(r.diag), std::move(done)};
         }
         if (ext.empty()) { // name it from its Content-Type

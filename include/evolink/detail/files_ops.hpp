@@ -209,15 +209,15 @@ files_call(std::shared_ptr<transport> core, origin o, http::verb method, std::st
         auto retry_after = r.value.retry_after;
         auto held = r.value.held_cancel;
         auto out = files_outcome(std::move(r), core->options().api_key);
-        out.diag.attempts = attempt;
+        out.diag->attempts = attempt;
         if (out.ec == asio::error::operation_aborted && sent && !is_read) {
             out.ec = make_error_code(errc::outcome_unknown); // terminal after the upload was written
-            out.diag.message += "; the upload was written: the file may or may not be stored (see list_files)";
+            out.diag->message += "; the upload was written: the file may or may not be stored (see list_files)";
         }
         if (!out.ec && held != asio::cancellation_type::none && held != asio::cancellation_type::total) {
             // Partial: stop, with the effect stated (total is not honoured once written).
             out.ec = asio::error::operation_aborted;
-            out.diag.message = "cancelled after the upload was written; the file was stored as " +
+            out.diag->message = "cancelled after the upload was written; the file was stored as " +
                                json_text(out.value.if_contains("file_id")) + " (" +
                                json_text(out.value.if_contains("file_url")) + ")";
         }
@@ -225,16 +225,16 @@ files_call(std::shared_ptr<transport> core, origin o, http::verb method, std::st
         if (held != asio::cancellation_type::none) co_return out; // cancelled meanwhile: no retry
         // Judged by the HTTP status when there was one (a 500 carrying code
         // 50001 is a 500), else by the error.
-        auto basis = out.diag.http_status >= 300 ? make_http_error(out.diag.http_status) : out.ec;
-        auto verdict = classify_create(basis, sent, false, out.diag.code);
+        auto basis = out.diag->http_status >= 300 ? make_http_error(out.diag->http_status) : out.ec;
+        auto verdict = classify_create(basis, sent, false, out.diag->code);
         bool again = is_read ? retryable_read(basis) : verdict == create_verdict::retry;
         if (!again) {
             if (!is_read && verdict == create_verdict::outcome_unknown)
-                out.diag.message += "; the upload was sent, so the file may be stored (see list_files); "
+                out.diag->message += "; the upload was sent, so the file may be stored (see list_files); "
                                     "not sent again";
             co_return out;
         }
-        auto step = co_await pause_before_retry(*core, budget, attempt, retry_after, out.diag, log_line);
+        auto step = co_await pause_before_retry(*core, budget, attempt, retry_after, *out.diag, log_line);
         if (step == retry_step::cancelled) out.ec = asio::error::operation_aborted;
         if (step != retry_step::again) co_return out;
     }

@@ -51,10 +51,10 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> read_task(std::shared_ptr<transpor
         auto retry_after = r.value.retry_after;
         if (retry_after_out) *retry_after_out = retry_after;
         auto t = task_outcome(std::move(r), core->options().api_key);
-        t.diag.attempts = attempt;
-        if (t.ec && t.diag.task_id.empty()) t.diag.task_id = id;
+        t.diag->attempts = attempt;
+        if (t.ec && t.diag->task_id.empty()) t.diag->task_id = id;
         if (!t.ec || !retries || !retryable_read(t.ec)) co_return t;
-        auto step = co_await pause_before_retry(*core, budget, attempt, retry_after, t.diag, log_line);
+        auto step = co_await pause_before_retry(*core, budget, attempt, retry_after, *t.diag, log_line);
         if (step == retry_step::cancelled) t.ec = asio::error::operation_aborted;
         if (step != retry_step::again) co_return t;
     }
@@ -163,8 +163,8 @@ struct wait_state {
     /// failed from a task that was never created).
     outcome<task> ended_by(outcome<task> r) const
     {
-        r.diag.task_id = id;
-        r.diag.task_status = last ? last->status_text : std::string();
+        r.diag->task_id = id;
+        r.diag->task_status = last ? last->status_text : std::string();
         r.value = last.value_or(task{});
         return r;
     }
@@ -219,7 +219,7 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> poll_until_done(std::shared_ptr<wa
         if (r.ec) {
             if (!retryable_read(r.ec)) // not worth another read: 401, 404 (unknown or expired id)...
                 co_return st->ended_by(std::move(r));
-            st->core->log(log_level::warning, "reading " + st->id + " failed (" + r.diag.summary() +
+            st->core->log(log_level::warning, "reading " + st->id + " failed (" + r.diag->summary() +
                                                   "); still waiting");
             // The server asked for a pause (429 + Retry-After): the next read waits at least that long.
             if (retry_after) st->min_next_delay = std::min(*retry_after, st->core->options().retry.max_retry_after);
@@ -406,7 +406,7 @@ EVOLINK_INLINE asio::awaitable<outcome<std::vector<resumed_task>>> resume_all(st
                                auto [ec, d] = exception_outcome(ep);
                                r.ec = ec;
                                r.diag = std::move(d);
-                               r.diag.task_id = st->results[i].task_id;
+                               r.diag->task_id = st->results[i].task_id;
                            }
                            st->results[i].ec = r.ec;
                            st->results[i].diag = std::move(r.diag);

@@ -89,12 +89,19 @@ struct connection {
     std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
     std::optional<beast::tcp_stream> plain;
     beast::flat_buffer buffer;
+    std::optional<byte_stream> stream; ///< see io()
     std::chrono::steady_clock::time_point idle_since{};
     unsigned requests = 0;
 
     beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
-    /// The stream that HTTP reads and writes go through (byte_stream.hpp).
-    byte_stream io() { return {tls ? &*tls : nullptr, plain ? &*plain : nullptr}; }
+    /// The stream that HTTP reads and writes go through (byte_stream.hpp),
+    /// made once: it points into this connection, which never moves (it
+    /// lives behind a unique_ptr).
+    byte_stream& io()
+    {
+        if (!stream) stream.emplace(tls ? &*tls : nullptr, plain ? &*plain : nullptr);
+        return *stream;
+    }
 
     /// False when the peer has closed (or reset) the idle connection, or sent
     /// bytes nobody asked for: such a connection must not carry a request.
@@ -129,6 +136,17 @@ EVOLINK_INLINE asio::awaitable<asio::cancellation_type> cancellation_requested()
     co_return strongest(cs.cancelled());
 }
 
+
+/// Whether the cancellation `asked` so far stops an exchange before its next
+/// step. Checked between the write and the read: a cancellation that arrives
+/// while the write's completion is already queued on the strand reaches no
+/// operation, and the read (which may wait as long as the server does) would
+/// not see it. `creation`: only terminal counts once written (see launch_op).
+EVOLINK_INLINE bool stops_next_step(asio::cancellation_type asked, bool creation) noexcept
+{
+    auto t = creation ? terminal_only{}(asked) : pass_as_terminal{}(asked);
+    return t != asio::cancellation_type::none;
+}
 
 /// Shared, strand-confined state of a client: options, TLS context, pools.
 class transport : public std::enable_shared_from_this<transport> {
@@ -243,7 +261,15 @@ public:
         if (!body.empty() || method == http::verb::post || method == http::verb::put || method == http::verb::options)
             head.content_length(body.size());
         const std::string text = head.text();
-        co_return co_await exchange(o, method, target, text, body, nullptr, creation);
+        // Creations check an idle connection before using it (a syscall): one
+        // written on a dead connection has an unknown outcome. Other requests
+        // skip the check, and go again once, on a checked connection, when a
+        // reused one fails before any byte of the answer (as Go's client does).
+        for (bool verify = creation;; verify = true) {
+            auto r = co_await exchange(o, method, target, text, body, nullptr, creation, verify);
+            if (r.ec != make_error_code(errc::connection_lost) || !r.value.stale) co_return r;
+            if (logs(log_level::debug)) log(log_level::debug, r.diag->message + "; sending it again");
+        }
     }
 
     /// A multipart/form-data body streamed from a file: `head`, the file's
@@ -272,7 +298,7 @@ public:
         head.set("Content-Type", b->content_type);
         head.content_length(b->head.size() + b->file_size + b->tail.size());
         const std::string text = head.text();
-        co_return co_await exchange(o, http::verb::post, target, text, no_body, b.get(), true); // an upload: a creation
+        co_return co_await exchange(o, http::verb::post, target, text, no_body, b.get(), true, true); // an upload: a creation
     }
 
     /// Where a streamed GET (get_streamed) puts its answer: the head decides
@@ -325,8 +351,10 @@ public:
         auto ec = co_await write_on(*conn, text, no_body, nullptr);
         if (!ec) {
             phase = "reading the answer";
-            ec = co_await read_on(*conn, parser, read_mode::header);
+            auto cs = co_await asio::this_coro::cancellation_state;
+            if (stops_next_step(cs.cancelled(), false)) ec = asio::error::operation_aborted;
         }
+        if (!ec) ec = co_await read_on(*conn, parser, read_mode::header);
         http_result r;
         r.sent = true;
         bool sink_failed = false;
@@ -363,7 +391,8 @@ private:
             co_return failure<lease>(acquired.ec, std::move(acquired.diag));
         }
         lease l(this, &pool, std::move(acquired.value));
-        if (co_await cancellation_requested() != asio::cancellation_type::none) {
+        auto cs = co_await asio::this_coro::cancellation_state; // inline: a coroutine call costs a frame
+        if (cs.cancelled() != asio::cancellation_type::none) {
             // Nothing was written: the connection is good, the request not sent.
             l.checkin(true);
             diagnostics d;
@@ -373,31 +402,16 @@ private:
         co_return outcome<lease>{{}, {}, std::move(l)};
     }
 
-    /// One exchange on a pooled connection: `write(stream)` sends the
-    /// request, then the answer is read whole (within the size limits).
+    /// One exchange on a pooled connection: the request is written, then
+    /// the answer read whole (within the size limits). `verify`: check an
+    /// idle connection before using it. http_result::stale: it failed on a
+    /// reused connection that had not been checked, before any byte of the
+    /// answer.
     asio::awaitable<outcome<http_result>> exchange(const origin& o, http::verb method, const std::string& target,
                                                    const std::string& head, const std::string& body,
-                                                   const streamed_body* b, bool creation)
+                                                   const streamed_body* b, bool creation, bool verify)
     {
         auto self = shared_from_this(); // keep the pools alive across suspensions
-        // Creations check an idle connection before using it (a syscall): one
-        // written on a dead connection has an unknown outcome. Other requests
-        // skip the check, and go again once, on a checked connection, when a
-        // reused one fails before any byte of the answer (as Go's client does).
-        for (bool verify = creation;; verify = true) {
-            auto r = co_await exchange_once(o, method, target, head, body, b, creation, verify);
-            if (r.ec != make_error_code(errc::connection_lost) || !r.value.stale) co_return r;
-            if (logs(log_level::debug)) log(log_level::debug, r.diag.message + "; sending it again");
-        }
-    }
-
-    /// One attempt of exchange(). `verify`: check an idle connection before
-    /// using it. http_result::stale: it failed on a reused connection that
-    /// had not been checked, before any byte of the answer.
-    asio::awaitable<outcome<http_result>> exchange_once(const origin& o, http::verb method, const std::string& target,
-                                                        const std::string& head, const std::string& body,
-                                                        const streamed_body* b, bool creation, bool verify)
-    {
         auto leased = co_await checkout(o, verify);
         if (leased.ec) co_return failure<http_result>(leased.ec, std::move(leased.diag)); // sent = false
         auto& conn = leased.value;
@@ -414,11 +428,14 @@ private:
         auto ec = co_await write_on(*conn, head, body, b);
         if (!ec) {
             phase = "reading the answer";
-            ec = co_await read_on(*conn, parser, read_mode::whole);
+            auto cs = co_await asio::this_coro::cancellation_state;
+            if (stops_next_step(cs.cancelled(), creation)) ec = asio::error::operation_aborted;
         }
+        if (!ec) ec = co_await read_on(*conn, parser, read_mode::whole);
         auto held = asio::cancellation_type::none;
         if (creation) {
-            held = co_await cancellation_requested();
+            auto cs = co_await asio::this_coro::cancellation_state;
+            held = strongest(cs.cancelled());
             co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation(), pass_as_terminal{});
         }
         auto what = [&] { return std::string(http::to_string(method)) + " " + o.key() + o.path + target; };
@@ -549,12 +566,12 @@ private:
         co_return error_code{};
     }
 
-    /// Writes `req` on the connection's TLS or plain stream.
+    /// Writes a request on the connection's TLS or plain stream. (Not a
+    /// coroutine: no frame of its own; the caller keeps the arguments.)
     asio::awaitable<error_code> write_on(connection& c, const std::string& head, const std::string& body,
                                          const streamed_body* b) const
     {
-        auto s = c.io();
-        co_return co_await write_request(s, head, body, b, opts_.request_timeout);
+        return write_request(c.io(), head, body, b, opts_.request_timeout);
     }
 
     /// Reads (part of) an answer with `parser` on the connection's stream:
@@ -563,19 +580,14 @@ private:
     template <class Parser>
     static asio::awaitable<error_code> read_on(connection& c, Parser& parser, read_mode mode)
     {
-        auto s = c.io();
-        co_return std::get<0>(co_await read_from(s, c.buffer, parser, mode));
-    }
-    template <class Parser>
-    static asio::awaitable<std::tuple<error_code, std::size_t>> read_from(byte_stream& s, beast::flat_buffer& buf,
-                                                                          Parser& parser, read_mode mode)
-    {
+        auto& s = c.io();
+        std::tuple<error_code, std::size_t> r;
         switch (mode) {
-        case read_mode::header: co_return co_await http::async_read_header(s, buf, parser, tuple_awaitable);
-        case read_mode::some: co_return co_await http::async_read_some(s, buf, parser, tuple_awaitable);
-        case read_mode::whole: break;
+        case read_mode::header: r = co_await http::async_read_header(s, c.buffer, parser, tuple_awaitable); break;
+        case read_mode::some: r = co_await http::async_read_some(s, c.buffer, parser, tuple_awaitable); break;
+        case read_mode::whole: r = co_await http::async_read(s, c.buffer, parser, tuple_awaitable); break;
         }
-        co_return co_await http::async_read(s, buf, parser, tuple_awaitable);
+        co_return std::get<0>(r);
     }
 
     /// Maps a transport error to (evolink error, diagnostics).
