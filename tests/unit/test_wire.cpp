@@ -1,9 +1,11 @@
 // evolink-cpp. Distributed under the Boost Software License, Version 1.0.
 //
 // Pure functions of the client's wire and pacing: the request head it writes
-// (detail/request_head.hpp), parsed back with Beast's own parser, and the
-// poll schedule (detail::poll_schedule::next, the rule docs/waiting.md states).
+// (detail/request_head.hpp), parsed back with Beast's own parser, the random
+// names it sends (detail/random.hpp), and the poll schedule
+// (detail::poll_schedule::next, the rule docs/waiting.md states).
 
+#include <evolink/detail/random.hpp>
 #include <evolink/detail/request_head.hpp>
 #include <evolink/wait.hpp>
 
@@ -13,8 +15,12 @@
 #include <boost/beast/http/parser.hpp>
 
 #include <chrono>
+#include <set>
 #include <string>
 #include <vector>
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace http = boost::beast::http;
 using evolink::detail::request_head;
@@ -125,4 +131,42 @@ TEST_CASE("the poll schedule: first delay, growth, cap, estimate, jitter")
         CHECK(s.next(milliseconds(0), std::nullopt, 0.0) == milliseconds(1));
         CHECK(s.next(milliseconds(0), std::nullopt, 0.0) == milliseconds(1));
     }
+}
+
+TEST_CASE("Idempotency-Keys: 32 characters of [A-Za-z0-9] after evk-, never repeated, not across fork()")
+{
+    std::set<std::string> seen;
+    for (int i = 0; i < 200; ++i) { // 6,400 random bytes: several refills of the 1 KiB pool
+        auto key = evolink::detail::make_idempotency_key();
+        REQUIRE(key.size() == 36);
+        CHECK(key.starts_with("evk-"));
+        CHECK(key.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 4) ==
+              std::string::npos);
+        CHECK(seen.insert(key).second);
+    }
+    // A child made by fork() must not hand out the bytes its parent will.
+    int fds[2];
+    REQUIRE(::pipe(fds) == 0);
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        auto key = evolink::detail::make_idempotency_key();
+        auto n = ::write(fds[1], key.data(), key.size());
+        ::_exit(n == static_cast<ssize_t>(key.size()) ? 0 : 1);
+    }
+    std::string child(36, '\0');
+    std::size_t got = 0;
+    while (got < child.size()) {
+        auto n = ::read(fds[0], child.data() + got, child.size() - got);
+        if (n <= 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    REQUIRE(got == child.size());
+    auto parent = evolink::detail::make_idempotency_key();
+    CHECK(parent != child);
+    CHECK(seen.count(child) == 0);
 }
