@@ -252,8 +252,8 @@ public:
                                                   bool creation = false)
     {
         // Every request is a head and raw body bytes (detail/request_head.hpp).
-        const std::string path = o.path + target;
-        request_head head(method, path);
+        const std::string prefixed = o.path.empty() ? std::string() : o.path + target;
+        request_head head(method, o.path.empty() ? std::string_view(target) : std::string_view(prefixed));
         set_headers(head, o, authorize, extra);
         if (!body.empty()) head.set("Content-Type", "application/json");
         // As Beast's prepare_payload: a length when there is a body, and
@@ -659,11 +659,13 @@ private:
     }
 
 
+    /// (Found without building the key: it is looked up on every request.)
     host_pool& pool_for(const origin& o)
     {
-        auto& p = pools_[o.key()];
-        if (!p) p = std::make_unique<host_pool>(strand_);
-        return *p;
+        auto it = pools_.find(pool_key{o.tls, o.host_header});
+        if (it == pools_.end())
+            it = pools_.emplace(std::pair<bool, std::string>{o.tls, o.host_header}, std::make_unique<host_pool>(strand_)).first;
+        return *it->second;
     }
 
     void release_slot(host_pool& pool)
@@ -842,7 +844,23 @@ private:
     asio::any_io_executor strand_;
     client_options opts_;
     std::shared_ptr<ssl::context> ctx_;
-    std::map<std::string, std::unique_ptr<host_pool>> pools_;
+    /// Pools by origin: (TLS or not, Host header).
+    struct pool_key {
+        bool tls;
+        std::string_view host;
+    };
+    struct pool_order {
+        using is_transparent = void;
+        static pool_key view(const pool_key& k) { return k; }
+        static pool_key view(const std::pair<bool, std::string>& k) { return {k.first, k.second}; }
+        template <class A, class B>
+        bool operator()(const A& a, const B& b) const
+        {
+            auto x = view(a), y = view(b);
+            return x.tls != y.tls ? x.tls < y.tls : x.host < y.host;
+        }
+    };
+    std::map<std::pair<bool, std::string>, std::unique_ptr<host_pool>, pool_order> pools_;
     std::size_t connections_opened_ = 0;
     bool insecure_ = false;
     std::string bearer_; ///< "Bearer <key>", the Authorization value (never logged)
