@@ -92,16 +92,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (!ok_status) {
         check(static_cast<bool>(o.ec));
         check(evolink::http_status(o.ec) == static_cast<int>(status));
-        check(o.diag.http_status == static_cast<int>(status));
-        check(!o.diag.message.empty());
+        check(o.diag->http_status == static_cast<int>(status));
+        check(!o.diag->message.empty());
     } else if (o.ec) { // 2xx that is not a task object
         check(o.ec == evolink::make_error_code(evolink::errc::bad_response));
-        check(o.diag.http_status == static_cast<int>(status));
-        check(!o.diag.message.empty());
+        check(o.diag->http_status == static_cast<int>(status));
+        check(!o.diag->message.empty());
     } else {
         check(!o.value.id.empty());
     }
-    check_no_secret(o.diag);
+    check_no_secret(*o.diag);
 
     return 0;
 }
