@@ -47,6 +47,7 @@ inline bool is_local_url(const std::string& url)
 inline evolink::client_options options_from_env()
 {
     evolink::client_options o; // api_key: the client reads EVOLINK_API_KEY itself
+    o.keep_raw_json = true;    // --json prints each task whole, untyped fields included
     const char* base = std::getenv("EVOLINK_BASE_URL");
     const char* files = std::getenv("EVOLINK_FILES_BASE_URL");
     bool base_set = base && *base, files_set = files && *files;

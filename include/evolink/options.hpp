@@ -130,6 +130,13 @@ struct client_options {
     std::size_t max_response_header_bytes = 16 * 1024;
     std::size_t max_response_body_bytes = 8 * 1024 * 1024;
 
+    /// Keep each task's whole JSON object in task::raw (fields the library
+    /// does not type, for evolink::to_json). Off: task::raw stays empty and
+    /// a task answer is parsed without keeping it, which is most of the
+    /// allocations of reading a task (docs/tasks.md, docs/performance.md).
+    /// Tasks from parse_task, task_from_json and callbacks always keep it.
+    bool keep_raw_json = false;
+
     std::string user_agent = "evolink-cpp/" EVOLINK_VERSION_STRING;
     retry_policy retry{};
     evolink::logger logger{};

@@ -11,6 +11,7 @@
 #include <evolink/error.hpp>
 
 #include <boost/json/array.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -110,7 +111,9 @@ struct task {
     task_info info;
     task_usage usage;
     std::optional<task_error> error;
-    boost::json::object raw; ///< the whole object as received, extra fields included
+    /// The whole object as received, extra fields included: from the client
+    /// only with client_options::keep_raw_json (empty otherwise).
+    boost::json::object raw;
 
     bool finished() const noexcept { return is_terminal(status); }
 };
@@ -266,6 +269,24 @@ EVOLINK_INLINE std::optional<task> parse_task(std::string_view json)
     if (ec) return std::nullopt;
     return task_from_json(std::move(v)); // no copy of the object for `raw`
 }
+
+namespace detail {
+
+/// The typed fields of the task in `json`, without `raw` (the client's
+/// default: client_options::keep_raw_json). The JSON is parsed into an arena
+/// on the stack and dropped at once: a task answer then costs no allocation
+/// beyond the task's own strings (about 20 fewer per read).
+EVOLINK_INLINE std::optional<task> parse_task_typed(std::string_view json)
+{
+    unsigned char arena[4096]; // a task answer fits; a larger one takes more from the heap
+    boost::json::monotonic_resource mr(arena, sizeof arena);
+    boost::system::error_code ec;
+    auto v = boost::json::parse(json, ec, &mr);
+    if (ec || !v.is_object()) return std::nullopt;
+    return task_fields(v.get_object());
+}
+
+} // namespace detail
 
 /// The task as the API would send it: `raw` with the typed fields laid over it.
 EVOLINK_INLINE boost::json::object to_json(const task& t)

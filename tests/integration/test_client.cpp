@@ -587,11 +587,43 @@ TEST_CASE("plain HTTP works only when allowed (a TLS-terminating proxy on loopba
     });
 }
 
+TEST_CASE("a task's raw JSON is kept only when asked; its typed fields are the same either way")
+{
+    canned_response odd;
+    odd.status = 200;
+    odd.body = R"({"id":"task-unified-1-abcdefgh","status":"processing","progress":40,"type":"video",)"
+               R"("task_info":{"estimated_time":120,"queue":3},"brand_new":{"x":[1,2]}})";
+    auto read = [&](bool keep) {
+        evolink::task t;
+        fixture fx([keep](evolink::client_options opts) {
+            opts.keep_raw_json = keep;
+            return no_retry(opts);
+        });
+        fx.run([&]() -> asio::awaitable<void> {
+            fx.server.inject(odd);
+            t = co_await fx.client.get_task("task-unified-1-abcdefgh");
+        });
+        return t;
+    };
+    auto lean = read(false), whole = read(true);
+    CHECK(lean.raw.empty());
+    CHECK(whole.raw == boost::json::parse(odd.body).as_object());
+    for (auto* t : {&lean, &whole}) {
+        CHECK(t->id == "task-unified-1-abcdefgh");
+        CHECK(t->status == evolink::task_status::processing);
+        CHECK(t->progress == 40);
+        CHECK(t->info.estimated_time == 120);
+    }
+    CHECK(evolink::to_json(whole).at("brand_new").at("x") == boost::json::array{1, 2});
+    CHECK_FALSE(evolink::to_json(lean).contains("brand_new"));
+}
+
 TEST_CASE("answers over the size limits are refused, not buffered without bound")
 {
     fixture fx([](evolink::client_options opts) {
         opts.max_response_body_bytes = 4096;
         opts.max_response_header_bytes = 2048;
+        opts.keep_raw_json = true;
         return no_retry(opts);
     });
     fx.run([&]() -> asio::awaitable<void> {

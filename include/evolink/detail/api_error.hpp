@@ -105,8 +105,9 @@ EVOLINK_INLINE diagnostics api_diagnostics(const http_result& r)
     return d;
 }
 
-/// The task in a 2xx answer, the API error of a non-2xx one, or bad_response.
-EVOLINK_INLINE outcome<task> task_outcome(outcome<http_result> r, std::string_view secret)
+/// The task in a 2xx answer (with `raw` when `keep_raw`), the API error of a
+/// non-2xx one, or bad_response.
+EVOLINK_INLINE outcome<task> task_outcome(outcome<http_result> r, std::string_view secret, bool keep_raw = true)
 {
     if (r.ec) return failure<task>(r.ec, std::move(r.diag));
     auto& h = r.value;
@@ -115,7 +116,7 @@ EVOLINK_INLINE outcome<task> task_outcome(outcome<http_result> r, std::string_vi
         redact(d, secret);
         return failure<task>(make_http_error(static_cast<int>(h.status)), std::move(d));
     }
-    if (auto t = parse_task(h.body)) {
+    if (auto t = keep_raw ? parse_task(h.body) : parse_task_typed(h.body)) {
         if (auto bad = server_id_problem("task id", t->id, check_task_id(t->id).has_value())) {
             bad->http_status = static_cast<int>(h.status);
             bad->request_id = h.request_id;

@@ -69,7 +69,7 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> post_task(std::shared_ptr<transpor
         auto retry_after = r.value.retry_after;
         auto held = r.value.held_cancel;
         bool aborted = r.ec == asio::error::operation_aborted;
-        auto t = task_outcome(std::move(r), core->options().api_key);
+        auto t = task_outcome(std::move(r), core->options().api_key, core->options().keep_raw_json);
         t.diag->idempotency_key = key;
         t.diag->attempts = attempt;
         if (aborted) {

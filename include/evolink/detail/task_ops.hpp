@@ -50,7 +50,7 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> read_task(std::shared_ptr<transpor
         auto r = co_await core->request(o, http::verb::get, "/v1/tasks/" + id, {});
         auto retry_after = r.value.retry_after;
         if (retry_after_out) *retry_after_out = retry_after;
-        auto t = task_outcome(std::move(r), core->options().api_key);
+        auto t = task_outcome(std::move(r), core->options().api_key, core->options().keep_raw_json);
         t.diag->attempts = attempt;
         if (t.ec && t.diag->task_id.empty()) t.diag->task_id = id;
         if (!t.ec || !retries || !retryable_read(t.ec)) co_return t;
