@@ -130,6 +130,19 @@ struct client_options {
     std::size_t max_response_header_bytes = 16 * 1024;
     std::size_t max_response_body_bytes = 8 * 1024 * 1024;
 
+    /// Read the tasks of many waits in one request (`POST /v1/tasks/batch`,
+    /// up to 50 ids; EvoLink's own newer client uses it, its public docs do
+    /// not list it): the reads that fall due within `batch_window` of each
+    /// other go out together. A lone read is a plain GET, and so is the read
+    /// of a task the batch answer leaves out (the GET gives its real error).
+    /// When the endpoint answers 404 or 405 (or not as expected), the client
+    /// logs it once and reads each task with GET from then on. See
+    /// docs/waiting.md.
+    bool batch_reads = true;
+    /// How long a due read waits for others to join its batch: > 0, at most
+    /// 5 s (a read is late by at most this much).
+    std::chrono::milliseconds batch_window{50};
+
     /// Keep each task's whole JSON object in task::raw (fields the library
     /// does not type, for evolink::to_json). Off: task::raw stays empty and
     /// a task answer is parsed without keeping it, which is most of the
@@ -178,6 +191,10 @@ EVOLINK_INLINE std::string invalid_duration(const client_options& o, std::string
             field = name;
             return field + " is " + text(d) + "; allowed: >= 0";
         }
+    if (o.batch_reads && (o.batch_window.count() <= 0 || o.batch_window > ms(5000))) {
+        field = "batch_window";
+        return field + " is " + text(o.batch_window) + "; allowed: 1 to 5000 ms (or batch_reads = false)";
+    }
     if (!(o.retry.multiplier >= 1.0 && o.retry.multiplier <= 1e6)) {
         field = "retry.multiplier";
         return field + " is " + std::to_string(o.retry.multiplier) + "; allowed: 1 to 1000000";

@@ -9,6 +9,7 @@
 #include <evolink/callback_receiver.hpp>
 #include <evolink/detail/api_error.hpp>
 #include <evolink/detail/async.hpp>
+#include <evolink/detail/batch_ops.hpp>
 #include <evolink/detail/checks.hpp>
 #include <evolink/detail/operations.hpp>
 #include <evolink/detail/random.hpp>
@@ -58,6 +59,30 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> read_task(std::shared_ptr<transpor
         if (step == retry_step::cancelled) t.ec = asio::error::operation_aborted;
         if (step != retry_step::again) co_return t;
     }
+}
+
+/// A wait's read of `id`: in a batch with the other reads due within
+/// `allowance` when the client batches them, else (or when the batch had no
+/// answer for it) a GET. `retry_after_out` as for read_task.
+EVOLINK_INLINE asio::awaitable<outcome<task>> read_for_wait(std::shared_ptr<transport> core, origin api,
+                                                            std::string id, std::chrono::milliseconds allowance,
+                                                            std::optional<std::chrono::milliseconds>* retry_after_out)
+{
+    if (core->options().batch_reads && !core->batches().off) {
+        auto t = std::make_shared<batch_ticket>(core->strand(), id);
+        queue_read(core, api, t, allowance);
+        if (t->st == batch_ticket::state::queued || t->st == batch_ticket::state::sent)
+            co_await t->ready.async_wait(tuple_awaitable);
+        if (t->st == batch_ticket::state::answered) {
+            if (retry_after_out) *retry_after_out = t->retry_after;
+            co_return std::move(t->result);
+        }
+        if (t->st != batch_ticket::state::alone) { // this wait was cancelled
+            std::erase(core->batches().queue, t);
+            co_return failure<task>(asio::error::operation_aborted, {});
+        }
+    }
+    co_return co_await read_task(std::move(core), std::move(api), std::move(id), std::nullopt, false, retry_after_out);
 }
 
 /// Wait options travel between coroutines behind a shared_ptr, never by value:
@@ -214,7 +239,9 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> poll_until_done(std::shared_ptr<wa
             if (co_await cancelled()) co_return st->aborted();
         }
         std::optional<std::chrono::milliseconds> retry_after;
-        auto r = co_await read_task(st->core, st->api, st->id, std::nullopt, false, &retry_after);
+        // A read may wait for others to join its batch: a tenth of the pause
+        // before it, so that fast polling stays fast (detail/batch_ops.hpp).
+        auto r = co_await read_for_wait(st->core, st->api, st->id, delay / 10, &retry_after);
         if (r.ec == asio::error::operation_aborted || co_await cancelled()) co_return st->aborted();
         if (r.ec) {
             if (!retryable_read(r.ec)) // not worth another read: 401, 404 (unknown or expired id)...

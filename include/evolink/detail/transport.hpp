@@ -8,6 +8,7 @@
 // All state is touched only from coroutines running on the client's strand.
 
 #include <evolink/detail/async.hpp>
+#include <evolink/detail/batch_reads.hpp>
 #include <evolink/detail/byte_stream.hpp>
 #include <evolink/detail/config.hpp>
 #include <evolink/detail/file_io.hpp>
@@ -190,6 +191,9 @@ public:
     }
 
     std::size_t connections_opened() const noexcept { return connections_opened_; }
+
+    /// The waits' reads being gathered into batches (detail/batch_ops.hpp).
+    batch_state& batches() noexcept { return batches_; }
 
     /// Where blocking file work runs (see file_io.hpp); on the strand only.
     asio::any_io_executor file_executor() { return file_pool_.get(); }
@@ -865,6 +869,7 @@ private:
     bool insecure_ = false;
     std::string bearer_; ///< "Bearer <key>", the Authorization value (never logged)
     file_pool file_pool_{opts_.file_executor};
+    batch_state batches_;
 };
 
 } // namespace evolink::detail

@@ -1,0 +1,108 @@
+// evolink-cpp. Distributed under the Boost Software License, Version 1.0.
+#ifndef EVOLINK_DETAIL_BATCH_OPS_HPP
+#define EVOLINK_DETAIL_BATCH_OPS_HPP
+
+// Batched reads, the I/O: a wait's due read joins the batch being gathered
+// on the client's strand; the batch goes out when it holds 50 ids or when
+// client_options::batch_window has passed since its first, as one
+// `POST /v1/tasks/batch`. A batch of one is a plain GET. The decisions are
+// in detail/batch_reads.hpp; docs/waiting.md describes the whole.
+
+#include <evolink/detail/async.hpp>
+#include <evolink/detail/batch_reads.hpp>
+#include <evolink/detail/origin.hpp>
+#include <evolink/detail/transport.hpp>
+
+#include <boost/asio/co_spawn.hpp>
+
+#include <algorithm>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace evolink::detail {
+
+/// Sends one batch and hands each ticket its answer (or sends it to its own
+/// GET). Not cancellable by any one wait: it serves them all, bounded by the
+/// request timeout.
+EVOLINK_INLINE asio::awaitable<void> send_batch(std::shared_ptr<transport> core, origin api,
+                                                std::vector<std::shared_ptr<batch_ticket>> batch)
+{
+    std::vector<std::string> ids;
+    ids.reserve(batch.size());
+    for (auto& t : batch) ids.push_back(t->id);
+    auto r = co_await core->request(api, http::verb::post, "/v1/tasks/batch", batch_body(ids));
+    auto v = judge_batch(ids, std::move(r), core->options().api_key, core->options().keep_raw_json);
+    auto& state = core->batches();
+    if (v.turn_off && !state.off) {
+        state.off = true;
+        core->log(log_level::warning, v.why + ": batch reads are off for this client; each task is read with GET");
+    }
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        auto& t = *batch[i];
+        t.st = batch_ticket::state::alone;
+        if (v.k == batch_verdict::kind::tasks && v.tasks[i]) {
+            t.result = {{}, {}, std::move(*v.tasks[i])};
+            t.st = batch_ticket::state::answered;
+        } else if (v.k == batch_verdict::kind::all_failed) {
+            t.result = v.failure;
+            t.retry_after = v.retry_after;
+            t.st = batch_ticket::state::answered;
+        }
+        t.ready.cancel();
+    }
+}
+
+/// Sends what the queue holds, 50 ids at a time; a lone id reads alone.
+EVOLINK_INLINE void send_queued(const std::shared_ptr<transport>& core, const origin& api)
+{
+    auto& q = core->batches().queue;
+    while (!q.empty()) {
+        auto n = std::min(q.size(), max_batch_ids);
+        std::vector<std::shared_ptr<batch_ticket>> batch(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(n));
+        q.erase(q.begin(), q.begin() + static_cast<std::ptrdiff_t>(n));
+        if (n == 1 || core->batches().off) {
+            for (auto& t : batch) {
+                t->st = batch_ticket::state::alone;
+                t->ready.cancel();
+            }
+            continue;
+        }
+        for (auto& t : batch) t->st = batch_ticket::state::sent;
+        asio::co_spawn(core->strand(), send_batch(core, api, batch), [batch](std::exception_ptr ep) {
+            if (!ep) return;
+            for (auto& t : batch) // bad_alloc or a bug: no wait is left hanging
+                if (t->st == batch_ticket::state::sent) {
+                    t->st = batch_ticket::state::alone;
+                    t->ready.cancel();
+                }
+        });
+    }
+}
+
+/// Queues `t`, to go out within `allowance` (at most the batch window):
+/// the batch goes when the earliest of its reads is due.
+EVOLINK_INLINE void queue_read(const std::shared_ptr<transport>& core, const origin& api,
+                               std::shared_ptr<batch_ticket> t, std::chrono::milliseconds allowance)
+{
+    auto& state = core->batches();
+    state.queue.push_back(std::move(t));
+    if (state.queue.size() >= max_batch_ids) return send_queued(core, api);
+    auto due = std::chrono::steady_clock::now() + std::min(allowance, core->options().batch_window);
+    if (state.window && state.window_open && state.window->expiry() <= due) return;
+    if (!state.window) state.window.emplace(core->strand());
+    state.window_open = true;
+    state.window->expires_at(due); // an earlier close than the one set, if any
+    state.window->async_wait([weak = std::weak_ptr<transport>(core), api, gen = ++state.window_gen](error_code) {
+        auto core = weak.lock();
+        if (!core || core->batches().window_gen != gen) return; // the client is gone, or the window was moved
+        core->batches().window_open = false;
+        send_queued(core, api);
+    });
+}
+
+} // namespace evolink::detail
+
+#endif
