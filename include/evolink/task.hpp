@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace evolink {
@@ -272,18 +273,27 @@ EVOLINK_INLINE std::optional<task> parse_task(std::string_view json)
 
 namespace detail {
 
-/// The typed fields of the task in `json`, without `raw` (the client's
-/// default: client_options::keep_raw_json). The JSON is parsed into an arena
-/// on the stack and dropped at once: a task answer then costs no allocation
-/// beyond the task's own strings (about 20 fewer per read).
-EVOLINK_INLINE std::optional<task> parse_task_typed(std::string_view json)
+/// Calls f(v) with `json` parsed into an arena on the stack (nullptr when it
+/// is not JSON): what f keeps must be copied out, the arena dies on return.
+/// An answer read only for its typed fields costs no allocation beyond them.
+template <class F>
+auto with_parsed_json(std::string_view json, F&& f)
 {
     unsigned char arena[4096]; // a task answer fits; a larger one takes more from the heap
     boost::json::monotonic_resource mr(arena, sizeof arena);
     boost::system::error_code ec;
     auto v = boost::json::parse(json, ec, &mr);
-    if (ec || !v.is_object()) return std::nullopt;
-    return task_fields(v.get_object());
+    return f(ec ? nullptr : &std::as_const(v));
+}
+
+/// The typed fields of the task in `json`, without `raw` (the client's
+/// default: client_options::keep_raw_json).
+EVOLINK_INLINE std::optional<task> parse_task_typed(std::string_view json)
+{
+    return with_parsed_json(json, [](const boost::json::value* v) -> std::optional<task> {
+        if (!v || !v->is_object()) return std::nullopt;
+        return task_fields(v->get_object());
+    });
 }
 
 } // namespace detail

@@ -91,16 +91,39 @@ EVOLINK_INLINE void queue_read(const std::shared_ptr<transport>& core, const ori
     state.queue.push_back(std::move(t));
     if (state.queue.size() >= max_batch_ids) return send_queued(core, api);
     auto due = std::chrono::steady_clock::now() + std::min(allowance, core->options().batch_window);
-    if (state.window && state.window_open && state.window->expiry() <= due) return;
+    if (state.queue.size() > 1 && state.window->expiry() <= due) return; // the open window closes in time
     if (!state.window) state.window.emplace(core->strand());
-    state.window_open = true;
     state.window->expires_at(due); // an earlier close than the one set, if any
     state.window->async_wait([weak = std::weak_ptr<transport>(core), api, gen = ++state.window_gen](error_code) {
         auto core = weak.lock();
         if (!core || core->batches().window_gen != gen) return; // the client is gone, or the window was moved
-        core->batches().window_open = false;
         send_queued(core, api);
     });
+}
+
+/// A wait's read of `id` in a batch with the other reads due within
+/// `allowance`: its outcome, or nothing when it is to be read alone (the
+/// client does not batch, the batch was one read, or left it out).
+/// `retry_after_out` as for read_task.
+EVOLINK_INLINE asio::awaitable<std::optional<outcome<task>>>
+read_in_batch(std::shared_ptr<transport> core, origin api, std::string id, std::chrono::milliseconds allowance,
+              std::optional<std::chrono::milliseconds>* retry_after_out)
+{
+    if (!core->options().batch_reads || core->batches().off) co_return std::nullopt;
+    auto t = std::make_shared<batch_ticket>(core->strand(), std::move(id));
+    queue_read(core, api, t, allowance);
+    if (t->st == batch_ticket::state::queued || t->st == batch_ticket::state::sent)
+        co_await t->ready.async_wait(tuple_awaitable);
+    switch (t->st) {
+    case batch_ticket::state::answered:
+        if (retry_after_out) *retry_after_out = t->retry_after;
+        co_return std::move(t->result);
+    case batch_ticket::state::alone:
+        co_return std::nullopt;
+    default: // this wait was cancelled
+        std::erase(core->batches().queue, t);
+        co_return failure<task>(asio::error::operation_aborted, {});
+    }
 }
 
 } // namespace evolink::detail

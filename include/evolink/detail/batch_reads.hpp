@@ -18,10 +18,9 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/array.hpp>
-#include <boost/json/monotonic_resource.hpp>
-#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -67,26 +66,21 @@ struct batch_verdict {
 EVOLINK_INLINE std::optional<std::vector<std::optional<task>>> batch_tasks(const std::vector<std::string>& ids,
                                                                           std::string_view body, bool whole)
 {
-    unsigned char arena[8192];
-    boost::json::monotonic_resource mr(arena, sizeof arena);
-    boost::system::error_code ec;
-    auto v = boost::json::parse(body, ec, &mr);
-    const boost::json::value* data = !ec && v.is_object() ? v.get_object().if_contains("data") : nullptr;
-    if (!data || !data->is_array()) return std::nullopt;
-    std::vector<std::optional<task>> out(ids.size());
-    for (auto& e : data->get_array()) {
-        if (!e.is_object()) continue;
-        auto t = task_fields(e.get_object());
-        if (!t) continue;
-        for (std::size_t i = 0; i < ids.size(); ++i)
-            if (ids[i] == t->id && !out[i]) {
-                // A copy on the default resource: the arena dies with this call.
-                if (whole) keep_raw(*t, boost::json::object(e.get_object(), boost::json::storage_ptr()));
-                out[i] = std::move(*t);
-                break;
-            }
-    }
-    return out;
+    using tasks = std::vector<std::optional<task>>;
+    return with_parsed_json(body, [&](const boost::json::value* v) -> std::optional<tasks> {
+        const boost::json::value* data = v && v->is_object() ? v->get_object().if_contains("data") : nullptr;
+        if (!data || !data->is_array()) return std::nullopt;
+        tasks out(ids.size());
+        for (auto& e : data->get_array()) {
+            auto t = e.is_object() ? task_fields(e.get_object()) : std::nullopt;
+            auto at = t ? std::find(ids.begin(), ids.end(), t->id) : ids.end();
+            if (at == ids.end() || out[static_cast<std::size_t>(at - ids.begin())]) continue;
+            // A copy on the default resource: the arena dies with this call.
+            if (whole) keep_raw(*t, boost::json::object(e.get_object(), boost::json::storage_ptr()));
+            out[static_cast<std::size_t>(at - ids.begin())] = std::move(*t);
+        }
+        return out;
+    });
 }
 
 /// Judges the answer `r` to a batch of `ids`. `secret`: the API key, kept
@@ -140,8 +134,8 @@ struct batch_ticket {
 /// A client's batching state; touched on its strand only.
 struct batch_state {
     std::vector<std::shared_ptr<batch_ticket>> queue;
-    std::optional<boost::asio::steady_timer> window; ///< closes the batch being gathered
-    bool window_open = false;
+    /// Closes the batch being gathered: armed whenever `queue` is not empty.
+    std::optional<boost::asio::steady_timer> window;
     unsigned window_gen = 0; ///< which arming of `window` is current
     bool off = false; ///< the endpoint answered 404/405 or oddly: GETs for good
 };

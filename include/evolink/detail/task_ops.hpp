@@ -68,20 +68,8 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> read_for_wait(std::shared_ptr<tran
                                                             std::string id, std::chrono::milliseconds allowance,
                                                             std::optional<std::chrono::milliseconds>* retry_after_out)
 {
-    if (core->options().batch_reads && !core->batches().off) {
-        auto t = std::make_shared<batch_ticket>(core->strand(), id);
-        queue_read(core, api, t, allowance);
-        if (t->st == batch_ticket::state::queued || t->st == batch_ticket::state::sent)
-            co_await t->ready.async_wait(tuple_awaitable);
-        if (t->st == batch_ticket::state::answered) {
-            if (retry_after_out) *retry_after_out = t->retry_after;
-            co_return std::move(t->result);
-        }
-        if (t->st != batch_ticket::state::alone) { // this wait was cancelled
-            std::erase(core->batches().queue, t);
-            co_return failure<task>(asio::error::operation_aborted, {});
-        }
-    }
+    auto batched = co_await read_in_batch(core, api, id, allowance, retry_after_out);
+    if (batched) co_return std::move(*batched);
     co_return co_await read_task(std::move(core), std::move(api), std::move(id), std::nullopt, false, retry_after_out);
 }
 
