@@ -360,3 +360,30 @@ TEST_CASE("batch: switched off it is an unknown route (404); faults can target i
         });
     }
 }
+
+TEST_CASE("credits and list_tasks: even a total cancellation ends them at once with operation_aborted")
+{
+    fixture fx;
+    fx.run([&]() -> asio::awaitable<void> {
+        canned_response slow; // the real answer, 5 s late
+        slow.status = 0;
+        slow.delay = 5s;
+        slow.times = 2;
+        fx.server.inject(slow);
+        auto ex = co_await asio::this_coro::executor;
+        for (int op = 0; op < 2; ++op) {
+            asio::cancellation_signal sig;
+            asio::steady_timer timer(ex, 100ms);
+            timer.async_wait([&sig](boost::system::error_code) { sig.emit(asio::cancellation_type::total); });
+            auto start = std::chrono::steady_clock::now();
+            auto token = asio::bind_cancellation_slot(sig.slot(), asio::as_tuple(asio::use_awaitable));
+            evolink::error_code ec;
+            if (op == 0) ec = std::get<0>(co_await fx.client.credits(token));
+            else ec = std::get<0>(co_await fx.client.list_tasks(task_filter{}, token));
+            CHECK(ec == asio::error::operation_aborted);
+            CHECK(std::chrono::steady_clock::now() - start < 3s);
+        }
+        CHECK(fx.server.count_route("GET", "/v1/credits") == 1);
+        CHECK(fx.server.count_route("GET", "/v1/tasks") == 1);
+    });
+}
