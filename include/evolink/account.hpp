@@ -90,8 +90,12 @@ struct task_list {
     std::uint64_t page = 1;      ///< this page's number (from 1)
     std::uint64_t page_size = 0; ///< tasks per page
 
-    /// True when a later page holds more tasks (ask for page + 1).
-    bool has_next_page() const noexcept { return page_size > 0 && page * page_size < total; }
+    /// True when a later page holds more tasks (ask for page + 1): page *
+    /// page_size < total, without overflow whatever the server sent.
+    bool has_next_page() const noexcept
+    {
+        return page_size > 0 && page < total / page_size + (total % page_size != 0 ? 1 : 0);
+    }
 };
 
 namespace detail {
