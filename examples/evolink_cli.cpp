@@ -5,6 +5,8 @@
 //   evolink status TASK_ID        prints the task JSON
 //   evolink wait TASK_ID [--out DIR]  waits for a task (resumes an interrupted wait)
 //   evolink resume --journal FILE [--out DIR]  waits for every unfinished task of a journal
+//   evolink credits [--json]      the credits left and used (account and key)
+//   evolink tasks [--status S] [--type T] [--model M] [--page N] [--page-size N] [--json]
 //   evolink demo [--out DIR] [--real [--yes]]  the whole flow against the built-in fake server
 //   evolink fake-server           runs the fake EvoLink server until interrupted
 //   evolink help [COMMAND], evolink COMMAND --help, evolink --version
@@ -14,9 +16,11 @@
 //
 // The parts, in examples/cli/: args.hpp (commands, options, help, parsing), display.hpp
 // (progress on stderr), errors.hpp (environment, exit codes, messages), output.hpp (what is
-// printed, downloads), commands.hpp (image, video, wait, resume, status), demo.hpp (demo,
+// printed, downloads), commands.hpp (image, video, wait, resume, status), account.hpp
+// (credits, tasks), demo.hpp (demo,
 // fake-server). Headers of one translation unit: the program compiles <evolink.hpp> once.
 
+#include "cli/account.hpp"
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
 #include "cli/demo.hpp"
@@ -50,6 +54,8 @@ int run(const args& a)
     if (a.command == "status") return status_command(a);
     if (a.command == "wait") return wait_command(a);
     if (a.command == "resume") return resume_command(a);
+    if (a.command == "credits") return credits_command(a);
+    if (a.command == "tasks") return tasks_command(a);
     if (a.command == "demo") return demo_command(a);
     return fake_server_command(a);
 }

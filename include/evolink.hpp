@@ -6,6 +6,7 @@
 #ifndef EVOLINK_HPP
 #define EVOLINK_HPP
 
+#include <evolink/account.hpp>
 #include <evolink/callback_receiver.hpp>
 #include <evolink/client.hpp>
 #include <evolink/error.hpp>

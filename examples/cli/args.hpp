@@ -40,13 +40,19 @@ inline constexpr option_spec option_specs[] = {
     {"poll", true, "--poll SECONDS           read the task every SECONDS (default: paced for images/videos)"},
     {"callback-listen", true, "--callback-listen HOST:PORT  receive EvoLink's callback on this address..."},
     {"callback-public-url", true, "--callback-public-url URL    ...reachable by EvoLink at this public URL"},
-    {"json", false, "--json                   print the final task as JSON (with --out, plus a \"files\" array)"},
+    {"json", false, "--json                   print JSON: the final task (with --out, plus a \"files\" array); for\n"
+                    "                           credits and tasks, the API's answer"},
     {"journal", true, "--journal FILE           record task ids in FILE before waiting (for evolink resume)"},
     {"real", false, "--real                   use the real EvoLink API (creates billed tasks; asks first)"},
     {"yes", false, "--yes                    with --real: do not ask (needed when stdin is not a terminal)"},
     {"port", true, "--port N                 listen on port N (default: any free port)"},
     {"ca-out", true, "--ca-out FILE            write the fake's CA certificate to FILE (default: a temporary file)"},
     {"key", true, "--key KEY                the API key the fake accepts (default: a fixed test key)"},
+    {"status", true, "--status STATUS          only tasks that are processing, completed, failed or cancelled"},
+    {"type", true, "--type TYPE              only tasks of this type: image, video, audio or text"},
+    {"model", true, "--model MODEL            only tasks of this model (e.g. wan2.5-text-to-image)"},
+    {"page", true, "--page N                 which page, from 1 (default 1)"},
+    {"page-size", true, "--page-size N            tasks per page, 1 to 100 (default: the service's)"},
 };
 
 struct command_spec {
@@ -75,6 +81,10 @@ inline const std::vector<command_spec>& commands()
          with({"out"}, waiting)},
         {"resume", "resume --journal FILE [--out DIR]", "waits for every unfinished task of a journal",
          with({"out"}, waiting)},
+        {"credits", "credits [--json]", "prints the credits left and used, of the account and of this API key", {"json"}},
+        {"tasks", "tasks [--status S] [--type T] [--model M] [--page N] [--page-size N] [--json]",
+         "lists the key's tasks, newest first: id, status, progress, type, model, creation time (UTC)",
+         {"status", "type", "model", "page", "page-size", "json"}},
         {"demo", "demo [--out DIR] [--real [--yes]]",
          "the whole flow (an image, a video from it, both downloaded) against the built-in fake EvoLink\n"
          "  server: no account, nothing billed. --real uses the real API (asks first)",
@@ -218,7 +228,7 @@ inline args parse_args(int argc, char** argv)
 {
     args a;
     std::vector<std::string> rest(argv + std::min(argc, 1), argv + argc);
-    if (rest.empty()) throw usage_failure("no command (image, video, status, wait, resume, demo, fake-server)");
+    if (rest.empty()) throw usage_failure("no command (image, video, status, wait, resume, credits, tasks, demo, fake-server)");
     std::string first = rest.front();
     rest.erase(rest.begin());
     if (first == "--version" || first == "-V") {

@@ -88,7 +88,8 @@ inline std::string refusal_text(const evolink::diagnostics& d)
         {"prompt", "--prompt"},     {"size", "--size"},         {"n", "--n"},
         {"prompt_extend", "--no-prompt-extend"}, {"image_url", "--image"}, {"image_urls", "--image"},
         {"duration", "--duration"}, {"quality", "--quality"},   {"task_id", "TASK_ID"},
-        {"callback_url", "--callback-public-url"}};
+        {"callback_url", "--callback-public-url"}, {"status", "--status"}, {"type", "--type"},
+        {"model", "--model"},       {"page", "--page"},         {"page_size", "--page-size"}};
     auto it = flags.find(d.param);
     std::string name = it != flags.end() ? it->second : d.param;
     std::string text = without_field(d.message, d.param);

@@ -17,6 +17,7 @@
 /// `diag` must then live until the handler runs, and receives the
 /// diagnostics before the handler is called.
 
+#include <evolink/account.hpp>
 #include <evolink/detail/async.hpp>
 #include <evolink/detail/checks.hpp>
 #include <evolink/detail/config.hpp>
@@ -234,6 +235,49 @@ public:
                                                         std::move(body_fn));
     }
 
+    // --- The account ---------------------------------------------------------
+
+    /// The credit balance of the account and of this API key (`GET
+    /// /v1/credits`; undocumented, used by EvoLink's own client).
+    ///
+    /// Handler: `void(evolink::error_code, evolink::credit_balance)`. Errors:
+    /// api_errc (401 bad key...), transport errors, errc::bad_response when
+    /// the answer has no `data` object or says `"success": false` (the
+    /// server's message is in the diagnostics). Transient failures are
+    /// retried (a read). Cancellation: terminal, partial and total all end it
+    /// at once with operation_aborted (a read: no effect). Lifetimes: `diag`
+    /// (with_diagnostics) must live until the handler runs.
+    template <completion_token_not_diagnostics Token = default_token>
+    auto credits(Token&& token = {})
+    {
+        return start_api_read<credit_balance>(std::forward<Token>(token), &detail::credits_op);
+    }
+
+    /// One page of the key's tasks, newest first, without result URLs (`GET
+    /// /v1/tasks?status=&type=&model=&page=&page_size=`, only the fields the
+    /// filter sets; undocumented, used by EvoLink's own client).
+    ///
+    /// Handler: `void(evolink::error_code, evolink::task_list)`. A filter that
+    /// fails validate(filter) (status, type, model, page, page_size) fails with
+    /// errc::invalid_request before anything is sent; the diagnostics name
+    /// the field. Other errors as credits(): api_errc (400 naming `param`,
+    /// 401...), transport errors, errc::bad_response (no `data` array, or an
+    /// entry without a task id). Transient failures are retried.
+    /// Cancellation: as credits(). Lifetimes: `filter` is copied.
+    template <completion_token_not_diagnostics Token = default_token>
+    auto list_tasks(const task_filter& filter = {}, Token&& token = {})
+    {
+        auto call = [f = std::make_shared<const task_filter>(filter), invalid = validate(filter)](auto core, auto origin) {
+            return detail::list_tasks_op(std::move(core), std::move(origin), f, invalid);
+        };
+        return start_api_read<task_list>(std::forward<Token>(token), std::move(call));
+    }
+    template <completion_token_of<task_list> Token>
+    auto list_tasks(Token&& token)
+    {
+        return list_tasks(task_filter{}, std::forward<Token>(token));
+    }
+
     // --- Files API and downloads ------------------------------------------
 
     /// Uploads a local file through the Files API (`POST
@@ -436,6 +480,16 @@ private:
     auto start_files_read(Token&& token, Call call)
     {
         auto body_fn = [core = parts_.core, origin = parts_.files, call = std::move(call)]() mutable {
+            return call(std::move(core), std::move(origin));
+        };
+        return detail::start<T>(std::forward<Token>(token), parts_.strand, std::move(body_fn));
+    }
+
+    /// credits, list_tasks: `call(core, api origin)` returns the operation's awaitable.
+    template <class T, class Token, class Call>
+    auto start_api_read(Token&& token, Call call)
+    {
+        auto body_fn = [core = parts_.core, origin = parts_.api, call = std::move(call)]() mutable {
             return call(std::move(core), std::move(origin));
         };
         return detail::start<T>(std::forward<Token>(token), parts_.strand, std::move(body_fn));

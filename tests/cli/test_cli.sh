@@ -125,6 +125,33 @@ check "status: exit 0" test "$rc" -eq 0
 check "status: the task JSON" python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["id"]==sys.argv[2]' "$tmp/out" "$image_id"
 run status 'not/an id'; check "status of a malformed id: exit 2" test "$rc" -eq 2
 run status task-unified-1-abcdefgh; check "status of an unknown task: exit 3" test "$rc" -eq 3
+
+# The account: credits and the task list (reads; the tasks made above are listed).
+run credits
+check "credits: exit 0" test "$rc" -eq 0
+check "credits: one line for the account, one for the key" test "$(lines "$tmp/out")" -eq 2 -a "$(grep -c '^account: [0-9.]* credits left, [0-9.]* used$' "$tmp/out")" -eq 1 -a "$(grep -c '^key: [0-9.]* credits left, [0-9.]* used$' "$tmp/out")" -eq 1
+run credits --json
+check "credits --json: the API's data object; the tasks above used credits" python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["user"]["used_credits"] > 0 and d["user"]["remaining_credits"] < 1000 and d["token"]["unlimited_credits"] is False, d' "$tmp/out"
+run credits extra; check "credits with an argument: exit 2" test "$rc" -eq 2
+run tasks
+check "tasks: exit 0" test "$rc" -eq 0
+check "tasks: a line per task: id status progress type model date time" test "$(grep -vc '^task-unified-[0-9]*-[a-z0-9]\{8\} [a-z]* [0-9]*% [a-z-]* [^ ]* [0-9-]\{10\} [0-9:]\{8\}$' "$tmp/out")" -eq 0 -a "$(lines "$tmp/out")" -ge 5
+check "tasks: the first image, completed" grep -q "^$image_id completed 100% image wan2.5-text-to-image " "$tmp/out"
+check "tasks: newest first" python3 -c 'import sys; t=[int(l.split("-")[2]) for l in open(sys.argv[1])]; assert t == sorted(t, reverse=True), t' "$tmp/out"
+check "tasks: the page and the total on stderr" grep -q "^page 1: [0-9]* of [0-9]* tasks" "$tmp/err"
+run tasks --status completed --type video --json
+check "tasks --status completed --type video --json: only those, as the API answers" python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["total"] >= 1 and d["page"] == 1 and all(t["status"] == "completed" and t["type"] == "video" for t in d["data"]), d' "$tmp/out"
+run tasks --page-size 1 --model wan2.5-text-to-image
+check "tasks --page-size 1: one task, and where the next page is" test "$rc" -eq 0 -a "$(lines "$tmp/out")" -eq 1 -a "$(grep -c 'next: --page 2$' "$tmp/err")" -eq 1
+run tasks --status bogus
+check "tasks --status bogus: exit 2, the allowed values" test "$rc" -eq 2 -a "$(grep -c -- '--status: "bogus" is not a filter value; allowed: processing, completed, failed, cancelled' "$tmp/err")" -eq 1
+run_env EVOLINK_BASE_URL="https://127.0.0.1:1" tasks --status pending
+check "tasks --status pending: exit 2, nothing sent (no server needed)" test "$rc" -eq 2 -a "$(grep -c '^evolink: --status: pending is not a filter value' "$tmp/err")" -eq 1
+run tasks --page-size 101
+check "tasks --page-size 101: exit 2, with the flag" test "$rc" -eq 2 -a "$(grep -c '^evolink: --page-size: 101 is out of range; allowed: 1 to 100' "$tmp/err")" -eq 1
+run tasks --type movie; check "tasks --type movie: exit 2" test "$rc" -eq 2
+run_env EVOLINK_API_KEY="sk-wrong-key-SECRET-77" credits
+check "credits with a wrong key: exit 3" test "$rc" -eq 3 -a "$(grep -c 'HTTP 401' "$tmp/err")" -eq 1
 run wait "$image_id" --poll 0.05
 check "wait on a finished task: exit 0 and its URL" test "$rc" -eq 0 -a "$(grep -c "^$base/results/$image_id" "$tmp/out")" -eq 1
 

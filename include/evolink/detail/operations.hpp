@@ -9,6 +9,7 @@
 // that with EVOLINK_SEPARATE_COMPILATION a user's translation unit compiles
 // none of the operation bodies: they are defined once, by <evolink/src.hpp>.
 
+#include <evolink/account.hpp>
 #include <evolink/detail/async.hpp>
 #include <evolink/detail/config.hpp>
 #include <evolink/detail/origin.hpp>
@@ -118,6 +119,11 @@ EVOLINK_DECL boost::asio::awaitable<outcome<file_list>> list_files_op(core_ptr c
                                                                       unsigned page_size);
 EVOLINK_DECL boost::asio::awaitable<outcome<file_quota>> file_quota_op(core_ptr core, origin files);
 EVOLINK_DECL boost::asio::awaitable<outcome<bool>> delete_file_op(core_ptr core, origin files, std::string id);
+EVOLINK_DECL boost::asio::awaitable<outcome<credit_balance>> credits_op(core_ptr core, origin api);
+/// `filter` behind a shared_ptr: see wait options in detail/task_ops.hpp.
+EVOLINK_DECL boost::asio::awaitable<outcome<task_list>> list_tasks_op(core_ptr core, origin api,
+                                                                      std::shared_ptr<const task_filter> filter,
+                                                                      std::optional<diagnostics> invalid);
 EVOLINK_DECL boost::asio::awaitable<outcome<download_result>> download_op(core_ptr core,
                                                                           std::shared_ptr<const download_job> job);
 EVOLINK_DECL boost::asio::awaitable<outcome<std::vector<download_result>>>

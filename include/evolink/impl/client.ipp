@@ -8,6 +8,7 @@
 // Each body hands its arguments to the coroutine that does the work
 // (detail/task_ops.hpp, files_ops.hpp, download.hpp).
 
+#include <evolink/detail/account_ops.hpp>
 #include <evolink/detail/create_ops.hpp>
 #include <evolink/detail/download.hpp>
 #include <evolink/detail/files_ops.hpp>
@@ -150,6 +151,19 @@ EVOLINK_DECL boost::asio::awaitable<outcome<file_quota>> file_quota_op(core_ptr 
 EVOLINK_DECL boost::asio::awaitable<outcome<bool>> delete_file_op(core_ptr core, origin files, std::string id)
 {
     return delete_file(std::move(core), std::move(files), std::move(id));
+}
+
+EVOLINK_DECL boost::asio::awaitable<outcome<credit_balance>> credits_op(core_ptr core, origin api)
+{
+    return read_credits(std::move(core), std::move(api));
+}
+
+EVOLINK_DECL boost::asio::awaitable<outcome<task_list>> list_tasks_op(core_ptr core, origin api,
+                                                                      std::shared_ptr<const task_filter> filter,
+                                                                      std::optional<diagnostics> invalid)
+{
+    if (invalid) co_return failure<task_list>(make_error_code(errc::invalid_request), std::move(*invalid));
+    co_return co_await read_task_list(std::move(core), std::move(api), std::move(filter));
 }
 
 EVOLINK_DECL boost::asio::awaitable<outcome<download_result>> download_op(core_ptr core,

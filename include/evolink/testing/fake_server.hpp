@@ -114,6 +114,16 @@ struct fake_server_options {
                                           "wan2.6-image-to-video-flash"};
     std::size_t max_request_body = 1024 * 1024; ///< larger bodies get 413 (the Files API's uploads aside)
 
+    /// GET /v1/credits: the balances at start. Each created task's credits
+    /// (usage.credits_reserved) then move from remaining to used, on the
+    /// account and on the key (unless the key is unlimited).
+    double user_credits = 1000;
+    double token_credits = 500;
+    bool token_unlimited = false;
+    /// POST /v1/tasks/batch (undocumented, like EvoLink's): off, it answers
+    /// 404 as an unknown route does.
+    bool batch_endpoint = true;
+
     /// Files API: the largest file accepted (40001 above), and how many
     /// files may be stored at once (40003 beyond).
     std::size_t max_file_bytes = 10 * 1024 * 1024;
@@ -172,6 +182,9 @@ public:
     EVOLINK_TESTING_DECL std::vector<recorded_request> requests() const;
     /// Requests received whose method and path prefix match.
     EVOLINK_TESTING_DECL std::size_t count(std::string_view method, std::string_view path_prefix) const;
+    /// Requests received for one route: this method and exactly this path,
+    /// whatever the query ("/v1/tasks" counts the lists, not the GETs of one task).
+    EVOLINK_TESTING_DECL std::size_t count_route(std::string_view method, std::string_view path) const;
     /// The bytes served at a result URL of this server (to compare downloads).
     EVOLINK_TESTING_DECL std::string result_content(std::string_view url) const;
     /// The files the fake Files API holds now, by id.

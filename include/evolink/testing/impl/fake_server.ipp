@@ -70,6 +70,7 @@ using tcp = asio::ip::tcp;
 struct fake_task {
     std::string id, model, type;
     std::int64_t created = 0;
+    std::uint64_t seq = 0; // creation order: tasks of the same second still list newest first
     int results = 1;
     std::optional<int> video_duration;
     double credits = 1;
@@ -268,8 +269,16 @@ private:
             if (req.method() != http::verb::post) return error_response(405, "invalid_request_error", "", "use POST", "405");
             return create_once(req, videos);
         }
+        auto path = target.substr(0, target.find('?'));
+        auto only = [&](http::verb v) { return req.method() == v; };
+        if (path == "/v1/credits")
+            return only(http::verb::get) ? credits() : error_response(405, "invalid_request_error", "", "use GET", "405");
+        if (path == "/v1/tasks")
+            return only(http::verb::get) ? list_tasks(target) : error_response(405, "invalid_request_error", "", "use GET", "405");
+        if (path == "/v1/tasks/batch" && opts.batch_endpoint)
+            return only(http::verb::post) ? batch(req.body()) : error_response(405, "invalid_request_error", "", "use POST", "405");
         constexpr std::string_view tasks = "/v1/tasks/";
-        if (target.starts_with(tasks)) {
+        if (target.starts_with(tasks) && path != "/v1/tasks/batch") {
             if (req.method() != http::verb::get) return error_response(405, "invalid_request_error", "", "use GET", "405");
             return get_task(std::string(target.substr(tasks.size())));
         }
@@ -368,6 +377,8 @@ private:
         if (!queued && opts.script_for) queued = opts.script_for(body);
         t.script = queued ? std::move(*queued) : opts.script;
         ++tasks_created;
+        t.seq = tasks_created;
+        credits_spent_ += t.credits;
         auto json = task_json(t);
         auto id = t.id;
         note_media(id, body, t);
@@ -398,10 +409,130 @@ private:
                 return error_response(404, "not_found_error", "task_id", "task expired", "resource_not_found");
             return error_response(404, "not_found_error", "task_id", "task not found or expired", "404");
         }
-        auto& t = it->second;
+        return make(200, boost::json::serialize(read(it->second)));
+    }
+
+    /// A read of a task (GET or batch): advances a GET-driven task one step,
+    /// starts its callback once it is terminal.
+    boost::json::object read(fake_task& t)
+    {
         current_step(t, true);
         if (t.script.step_interval.count() == 0 && t.step == t.script.progress.size() + 1) maybe_call_back(t);
-        return make(200, boost::json::serialize(task_json(t)));
+        return task_json(t);
+    }
+
+    /// GET /v1/credits: the balances of the options, less what tasks reserved.
+    server_response credits()
+    {
+        auto left = [this](double start) { return std::max(0.0, start - credits_spent_); };
+        boost::json::object token{{"remaining_credits", opts.token_unlimited ? opts.token_credits : left(opts.token_credits)},
+                                  {"used_credits", credits_spent_},
+                                  {"unlimited_credits", opts.token_unlimited}};
+        boost::json::object user{{"remaining_credits", left(opts.user_credits)}, {"used_credits", credits_spent_}};
+        boost::json::object data{{"user", std::move(user)}, {"token", std::move(token)}};
+        return make(200, boost::json::serialize(boost::json::object{{"success", true}, {"data", std::move(data)}}));
+    }
+
+    static std::optional<long> whole_number(std::string_view v)
+    {
+        if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+        return std::stol(std::string(v));
+    }
+
+    /// The query of GET /v1/tasks checked as the service does (400 naming the
+    /// parameter); unknown parameters are ignored.
+    struct list_query {
+        std::string status, type, model;
+        long page = 1, page_size = 20;
+    };
+    std::optional<server_response> parse_list_query(std::string_view target, list_query& q)
+    {
+        auto bad = [this](const std::string& param, const std::string& allowed, std::string_view value) {
+            return error_response(400, "invalid_request_error", param,
+                                  param + ": \"" + std::string(value) + "\" is not allowed; allowed: " + allowed, "400");
+        };
+        auto u = boost::urls::parse_origin_form(target);
+        if (!u) return error_response(400, "invalid_request_error", "", "the query cannot be parsed", "400");
+        for (auto p : u->params()) {
+            if (p.key == "status") {
+                if (p.value != "processing" && p.value != "completed" && p.value != "failed" && p.value != "cancelled")
+                    return bad("status", "processing, completed, failed, cancelled", p.value);
+                q.status = p.value;
+            } else if (p.key == "type") {
+                if (p.value != "image" && p.value != "video" && p.value != "audio" && p.value != "text")
+                    return bad("type", "image, video, audio, text", p.value);
+                q.type = p.value;
+            } else if (p.key == "model") {
+                q.model = p.value;
+            } else if (p.key == "page") {
+                auto n = whole_number(p.value);
+                if (!n || *n < 1) return bad("page", "1 or more", p.value);
+                q.page = *n;
+            } else if (p.key == "page_size") {
+                auto n = whole_number(p.value);
+                if (!n || *n < 1 || *n > 100) return bad("page_size", "1 to 100", p.value);
+                q.page_size = *n;
+            }
+        }
+        return std::nullopt;
+    }
+
+    /// A list entry: the task without its result URLs.
+    boost::json::object summary_json(const fake_task& t) const
+    {
+        auto [status, progress] = state_of(t);
+        bool done = status == "completed", bad = status == "failed" || status == "cancelled";
+        boost::json::object o{{"id", t.id},         {"model", t.model},       {"type", t.type},
+                              {"status", status},   {"progress", progress},   {"created_at", t.created},
+                              {"has_results", done}, {"result_count", done ? t.results : 0},
+                              {"has_error", bad},   {"credits_used", done ? t.credits : 0.0}};
+        if (t.video_duration) o["duration"] = *t.video_duration;
+        return o;
+    }
+
+    /// GET /v1/tasks?status=&type=&model=&page=&page_size=: newest first. A
+    /// list does not advance GET-driven tasks (it reads no provider).
+    server_response list_tasks(std::string_view target)
+    {
+        list_query q;
+        if (auto bad = parse_list_query(target, q)) return std::move(*bad);
+        std::vector<fake_task*> hits;
+        for (auto& [id, t] : tasks_) {
+            current_step(t, false);
+            if ((q.status.empty() || state_of(t).first == q.status) && (q.type.empty() || t.type == q.type) &&
+                (q.model.empty() || t.model == q.model))
+                hits.push_back(&t);
+        }
+        std::sort(hits.begin(), hits.end(), [](const fake_task* a, const fake_task* b) {
+            return std::pair(a->created, a->seq) > std::pair(b->created, b->seq);
+        });
+        boost::json::array data;
+        auto first = static_cast<std::size_t>(q.page - 1) * static_cast<std::size_t>(q.page_size);
+        for (auto i = first; i < hits.size() && i < first + static_cast<std::size_t>(q.page_size); ++i)
+            data.push_back(summary_json(*hits[i]));
+        boost::json::object o{{"data", std::move(data)}, {"total", hits.size()}, {"page", q.page}, {"page_size", q.page_size}};
+        return make(200, boost::json::serialize(o));
+    }
+
+    /// POST /v1/tasks/batch {"task_ids":[at most 50]}: each known task as a
+    /// GET would read it (advancing it); unknown or expired ids are absent.
+    server_response batch(const std::string& text)
+    {
+        boost::system::error_code ec;
+        auto v = boost::json::parse(text, ec);
+        auto* ids = !ec && v.is_object() ? v.get_object().if_contains("task_ids") : nullptr;
+        bool strings = ids && ids->is_array() && std::all_of(ids->get_array().begin(), ids->get_array().end(),
+                                                             [](const boost::json::value& e) { return e.is_string(); });
+        if (!strings)
+            return error_response(400, "invalid_request_error", "task_ids", "task_ids: must be an array of task ids", "400");
+        auto& list = ids->get_array();
+        if (list.size() > 50)
+            return error_response(400, "invalid_request_error", "task_ids",
+                                  "task_ids: has " + std::to_string(list.size()) + " ids; allowed: at most 50", "400");
+        boost::json::array data;
+        for (auto& id : list)
+            if (auto it = tasks_.find(std::string(id.get_string())); it != tasks_.end()) data.push_back(read(it->second));
+        return make(200, boost::json::serialize(boost::json::object{{"data", std::move(data)}}));
     }
 
     /// Starts the delivery of a task's callback (once per task).
@@ -465,6 +596,16 @@ private:
         (void)self;
     }
 
+    /// The status and progress a task shows at its current step.
+    static std::pair<std::string, int> state_of(const fake_task& t)
+    {
+        std::size_t last = t.script.progress.size() + 1;
+        if (t.step == 0) return {"pending", 0};
+        if (t.step < last) return {"processing", t.script.progress[t.step - 1]};
+        if (t.script.outcome == task_status::completed) return {"completed", 100};
+        return {t.script.outcome == task_status::cancelled ? "cancelled" : "failed", 0};
+    }
+
     boost::json::object task_json(const fake_task& t) const
     {
         std::size_t last = t.script.progress.size() + 1;
@@ -475,15 +616,12 @@ private:
                               {"type", t.type}};
         boost::json::object info{{"can_cancel", t.step == 0}, {"estimated_time", t.type == "video" ? 120 : 30}};
         if (t.video_duration) info["video_duration"] = *t.video_duration;
-        if (t.step == 0) {
-            o["status"] = "pending";
-            o["progress"] = 0;
-        } else if (t.step < last) {
-            o["status"] = "processing";
-            o["progress"] = t.script.progress[t.step - 1];
+        auto [status, progress] = state_of(t);
+        o["status"] = status;
+        o["progress"] = progress;
+        if (t.step < last) {
+            // pending or processing: nothing more to show
         } else if (t.script.outcome == task_status::completed) {
-            o["status"] = "completed";
-            o["progress"] = 100;
             boost::json::array results;
             for (int i = 0; i < t.results; ++i)
                 results.emplace_back(base_url + "/results/" + t.id + "/" + std::to_string(i) +
@@ -491,8 +629,6 @@ private:
             o["results"] = std::move(results);
         } else {
             bool cancelled = t.script.outcome == task_status::cancelled;
-            o["status"] = cancelled ? "cancelled" : "failed";
-            o["progress"] = 0;
             o["error"] = boost::json::object{
                 {"code", cancelled ? std::string("request_cancelled") : t.script.error_code},
                 {"message", cancelled ? std::string("The task was cancelled") : t.script.error_message},
@@ -634,6 +770,7 @@ private:
     std::map<std::string, fake_task> tasks_;
     std::map<std::string, std::pair<std::size_t, std::string>> keys_; // Idempotency-Key -> (request hash, task id)
     std::set<std::string> expired_;
+    double credits_spent_ = 0; // reserved by the tasks created so far (GET /v1/credits)
 
 public:
     /// On the strand: forget a task, as EvoLink does after its retention.
@@ -701,6 +838,15 @@ EVOLINK_TESTING_DECL std::size_t fake_server::count(std::string_view method, std
     std::size_t n = 0;
     for (auto& r : st_->recorded)
         if (r.method == method && r.target.starts_with(path_prefix)) ++n;
+    return n;
+}
+
+EVOLINK_TESTING_DECL std::size_t fake_server::count_route(std::string_view method, std::string_view path) const
+{
+    std::lock_guard lock(st_->mutex);
+    std::size_t n = 0;
+    for (auto& r : st_->recorded)
+        if (r.method == method && std::string_view(r.target).substr(0, r.target.find('?')) == path) ++n;
     return n;
 }
 
