@@ -185,6 +185,9 @@ public:
     /// Requests received for one route: this method and exactly this path,
     /// whatever the query ("/v1/tasks" counts the lists, not the GETs of one task).
     EVOLINK_TESTING_DECL std::size_t count_route(std::string_view method, std::string_view path) const;
+    /// Reads of one task: its GETs, and its entries in POST /v1/tasks/batch
+    /// bodies (a client that batches reads a task either way).
+    EVOLINK_TESTING_DECL std::size_t task_reads(std::string_view id) const;
     /// The bytes served at a result URL of this server (to compare downloads).
     EVOLINK_TESTING_DECL std::string result_content(std::string_view url) const;
     /// The files the fake Files API holds now, by id.

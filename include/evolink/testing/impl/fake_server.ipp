@@ -850,6 +850,23 @@ EVOLINK_TESTING_DECL std::size_t fake_server::count_route(std::string_view metho
     return n;
 }
 
+EVOLINK_TESTING_DECL std::size_t fake_server::task_reads(std::string_view id) const
+{
+    std::lock_guard lock(st_->mutex);
+    std::size_t n = 0;
+    for (auto& r : st_->recorded) {
+        auto path = std::string_view(r.target).substr(0, r.target.find('?'));
+        if (r.method == "GET" && path.starts_with("/v1/tasks/") && path.substr(10) == id) ++n;
+        if (r.method != "POST" || path != "/v1/tasks/batch") continue;
+        boost::system::error_code ec;
+        auto v = boost::json::parse(r.body, ec);
+        auto* ids = !ec && v.is_object() ? v.get_object().if_contains("task_ids") : nullptr;
+        if (ids && ids->is_array())
+            n += static_cast<std::size_t>(std::count(ids->get_array().begin(), ids->get_array().end(), boost::json::value(id)));
+    }
+    return n;
+}
+
 EVOLINK_TESTING_DECL std::string fake_server::result_content(std::string_view url) const
 {
     auto path = url.substr(std::min(url.size(), st_->base_url.size()));
