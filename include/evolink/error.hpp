@@ -57,6 +57,10 @@ enum class errc {
     /// An exception inside the library (a bug in evolink-cpp, or out of
     /// memory); never a statement about the server.
     internal_error,
+    /// The HTTP proxy refused the tunnel to the host (407: credentials
+    /// wanted or refused; 403/405: not allowed there). Nothing reached the
+    /// host; not retried.
+    proxy_refused,
 };
 
 /// Non-2xx answers of the API. The numeric value is the HTTP status.
@@ -101,6 +105,7 @@ public:
         case errc::journal_failed: return "the journal could not record the task";
         case errc::handler_threw: return "a callback of the caller (on_submitted, on_progress...) threw";
         case errc::internal_error: return "internal error (a bug in evolink-cpp, or out of memory)";
+        case errc::proxy_refused: return "the proxy refused the tunnel (nothing reached the host)";
         }
         return "unknown evolink error";
     }

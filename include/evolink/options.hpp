@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -115,6 +116,19 @@ struct client_options {
     /// The real service refuses such URLs.
     bool allow_private_callback_urls = false;
     tls_options tls{};
+
+    /// The HTTP proxy that https connections (the API, the Files API,
+    /// downloads) go through, as a `CONNECT` tunnel with TLS to the host
+    /// itself inside (docs/tls-and-connections.md#proxies). Unset: from the
+    /// environment as curl reads it (https_proxy, HTTPS_PROXY, all_proxy,
+    /// ALL_PROXY); "": none, whatever the environment says; else a URL
+    /// `http://[user:password@]host[:port]` (port 1080 by default). A URL
+    /// that is not one is refused at construction (errc::invalid_options),
+    /// without echoing its password.
+    std::optional<std::string> proxy{};
+    /// Hosts reached without the proxy, NO_PROXY's syntax (`a.com,.b.org,
+    /// 10.0.0.0/8,*`). Unset: no_proxy, else NO_PROXY, from the environment.
+    std::optional<std::string> no_proxy{};
 
     // Timeouts: each > 0 (see the rule at the top of this file).
     std::chrono::milliseconds connect_timeout{10'000};   ///< DNS + TCP connect

@@ -12,8 +12,12 @@ evolink="$(readlink -f "$1")"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 tmp="$(mktemp -d)"
 server_pid=""
+proxy_pid=""
+# Proxies are this script's to set (the HTTPS_PROXY checks below).
+unset https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 cleanup() {
   [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  [[ -n "$proxy_pid" ]] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -125,6 +129,25 @@ check "status: exit 0" test "$rc" -eq 0
 check "status: the task JSON" python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["id"]==sys.argv[2]' "$tmp/out" "$image_id"
 run status 'not/an id'; check "status of a malformed id: exit 2" test "$rc" -eq 2
 run status task-unified-1-abcdefgh; check "status of an unknown task: exit 3" test "$rc" -eq 3
+
+# Through an HTTP proxy, as curl: HTTPS_PROXY (Debian's tinyproxy), NO_PROXY, one that is not there.
+proxy_port="$(free_port)"
+printf 'Port %s\nListen 127.0.0.1\nTimeout 30\nLogFile "%s"\nLogLevel Connect\nMaxClients 10\n' \
+  "$proxy_port" "$tmp/tinyproxy.log" > "$tmp/tinyproxy.conf"
+tinyproxy -d -c "$tmp/tinyproxy.conf" > /dev/null 2>&1 &
+proxy_pid=$!
+for _ in $(seq 100); do (echo > "/dev/tcp/127.0.0.1/$proxy_port") 2>/dev/null && break; sleep 0.1; done
+run_env HTTPS_PROXY="http://127.0.0.1:$proxy_port" status "$image_id"
+check "HTTPS_PROXY: exit 0" test "$rc" -eq 0
+check "HTTPS_PROXY: through the proxy's tunnel" grep -q "CONNECT ${base#https://} HTTP/1.1" "$tmp/tinyproxy.log"
+tunnels="$(grep -c "CONNECT " "$tmp/tinyproxy.log")"
+run_env https_proxy="http://127.0.0.1:$proxy_port" NO_PROXY="example.com, 127.0.0.1" status "$image_id"
+check "NO_PROXY: exit 0, not through the proxy" test "$rc" -eq 0 -a "$(grep -c "CONNECT " "$tmp/tinyproxy.log")" -eq "$tunnels"
+run_env HTTPS_PROXY="http://user:pr0xy-pw@127.0.0.1:$(free_port)" status "$image_id"
+check "HTTPS_PROXY not listening: exit 3, names the proxy, not its password" test "$rc" -eq 3 -a "$(grep -c "through the proxy 127.0.0.1:" "$tmp/err")" -ge 1 -a "$(grep -c "pr0xy-pw" "$tmp/err")" -eq 0
+run_env HTTPS_PROXY="socks5://127.0.0.1:1080" status "$image_id"
+check "HTTPS_PROXY socks5: exit 2, says what is allowed" test "$rc" -eq 2 -a "$(grep -c "HTTPS_PROXY.*socks5.*allowed: http" "$tmp/err")" -ge 1
+kill "$proxy_pid" 2>/dev/null; wait "$proxy_pid" 2>/dev/null; proxy_pid=""
 
 # The account: credits and the task list (reads; the tasks made above are listed).
 run credits

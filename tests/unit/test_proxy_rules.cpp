@@ -5,6 +5,7 @@
 // matches it.
 
 #include <evolink/detail/proxy_rules.hpp>
+#include <evolink/detail/proxy_tunnel.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -12,7 +13,14 @@
 #include <string>
 #include <variant>
 
+using evolink::errc;
 using evolink::detail::base64;
+using evolink::detail::choose_proxy;
+using evolink::detail::connect_request;
+using evolink::detail::judge_connect_answer;
+using evolink::detail::origin;
+using evolink::detail::parse_origin;
+using evolink::detail::proxy_route;
 using evolink::detail::no_proxy_matches;
 using evolink::detail::parse_proxy_url;
 using evolink::detail::proxy_authorization;
@@ -176,4 +184,87 @@ TEST_CASE("the environment: https_proxy before HTTPS_PROXY before all_proxy befo
     vars.erase("all_proxy");
     vars.erase("ALL_PROXY");
     CHECK(proxy("api.evolink.ai") == "direct");
+}
+
+namespace {
+
+origin origin_of(const char* url)
+{
+    std::string why;
+    auto o = parse_origin(url, true, why);
+    REQUIRE(o);
+    return *o;
+}
+
+} // namespace
+
+TEST_CASE("CONNECT: the host and port of the origin, credentials when the URL has them")
+{
+    auto o = origin_of("https://api.evolink.ai");
+    CHECK(connect_request(parsed("http://p:3128"), o, "ua/1") ==
+          "CONNECT api.evolink.ai:443 HTTP/1.1\r\nHost: api.evolink.ai:443\r\nUser-Agent: ua/1\r\n\r\n");
+    CHECK(connect_request(parsed("http://u:p@p:3128"), origin_of("https://[::1]:8443"), "") ==
+          "CONNECT [::1]:8443 HTTP/1.1\r\nHost: [::1]:8443\r\nProxy-Authorization: Basic dTpw\r\n\r\n");
+}
+
+TEST_CASE("CONNECT's answer: any 2xx opens the tunnel; refusals and failures say what the proxy answered")
+{
+    auto o = origin_of("https://api.evolink.ai");
+    for (const char* ok : {"HTTP/1.1 200 Connection established\r\n\r\n", "HTTP/1.0 200\r\n\r\n",
+                           "HTTP/1.1 204 No Content\r\nVia: x\r\n\r\n"}) {
+        INFO(ok);
+        CHECK(!judge_connect_answer(ok, o).ec);
+    }
+    auto v = judge_connect_answer("HTTP/1.1 407 Proxy Authentication Required\r\n\r\n", o);
+    CHECK(v.ec == errc::proxy_refused);
+    CHECK(v.status == 407);
+    CHECK_THAT(v.message, Contains("407 Proxy Authentication Required to CONNECT api.evolink.ai:443") &&
+                              Contains("user:password"));
+    CHECK(judge_connect_answer("HTTP/1.0 401 Unauthorized\r\n\r\n", o).ec == errc::proxy_refused);
+    CHECK(judge_connect_answer("HTTP/1.1 403 Forbidden\r\n\r\n", o).ec == errc::proxy_refused);
+    CHECK(judge_connect_answer("HTTP/1.1 405 Method Not Allowed\r\n\r\n", o).ec == errc::proxy_refused);
+    auto bad_gateway = judge_connect_answer("HTTP/1.1 502 Bad Gateway\r\n\r\n", o);
+    CHECK(bad_gateway.ec == errc::connect_failed); // retried: the proxy could not reach the host now
+    CHECK_THAT(bad_gateway.message, Contains("502 Bad Gateway"));
+    for (const char* junk : {"", "SSH-2.0-OpenSSH\r\n\r\n", "HTTP/2 200\r\n\r\n", "HTTP/1.1 2000 x\r\n\r\n",
+                             "HTTP/1.1 abc\r\n\r\n", "HTTP/1.1 099 x\r\n\r\n"}) {
+        INFO(junk);
+        auto j = judge_connect_answer(junk, o);
+        CHECK(j.ec == errc::connect_failed);
+        CHECK_THAT(j.message, Contains("not HTTP"));
+    }
+}
+
+TEST_CASE("the route: the option before the environment, \"\" for none, NO_PROXY per host, http origins direct")
+{
+    proxy_environment env{"http://env-https:1", "http://env-all:1", "localhost"};
+    auto route = [](const std::variant<proxy_route, std::string>& r) {
+        REQUIRE(std::holds_alternative<proxy_route>(r));
+        return std::get<proxy_route>(r);
+    };
+    auto from_env = route(choose_proxy(std::nullopt, std::nullopt, env));
+    REQUIRE(from_env.proxy);
+    CHECK(from_env.proxy->host == "env-https");
+    CHECK(from_env.no_proxy == "localhost");
+    CHECK(from_env.for_origin(origin_of("https://api.evolink.ai")));
+    CHECK_FALSE(from_env.for_origin(origin_of("https://localhost:8443")));
+    CHECK_FALSE(from_env.for_origin(origin_of("http://127.0.0.1:8080"))); // plain http: never proxied
+
+    auto option = route(choose_proxy(std::string("http://opt:2"), std::string("evolink.ai"), env));
+    CHECK(option.proxy->host == "opt");
+    CHECK_FALSE(option.for_origin(origin_of("https://api.evolink.ai")));
+    CHECK(option.for_origin(origin_of("https://localhost")));
+
+    auto none = route(choose_proxy(std::string(""), std::nullopt, env));
+    CHECK_FALSE(none.proxy);
+    CHECK_FALSE(none.for_origin(origin_of("https://api.evolink.ai")));
+    CHECK_FALSE(route(choose_proxy(std::nullopt, std::nullopt, proxy_environment{})).proxy);
+    CHECK(route(choose_proxy(std::nullopt, std::nullopt, proxy_environment{"", "http://all:3", ""})).proxy->host == "all");
+
+    auto bad = choose_proxy(std::nullopt, std::nullopt, proxy_environment{"", "socks5://u:pw@h:1", ""});
+    REQUIRE(std::holds_alternative<std::string>(bad));
+    CHECK_THAT(std::get<std::string>(bad), Contains("ALL_PROXY") && Contains("socks5") && !Contains("pw"));
+    auto https = choose_proxy(std::string("https://h"), std::nullopt, env);
+    REQUIRE(std::holds_alternative<std::string>(https));
+    CHECK_THAT(std::get<std::string>(https), Contains("client_options::proxy") && Contains("not supported yet"));
 }

@@ -7,6 +7,7 @@
 // failures come with a non-2xx status or with 200 and "success": false.
 
 #include <evolink/detail/api_error.hpp>
+#include <evolink/detail/base64.hpp>
 #include <evolink/detail/config.hpp>
 #include <evolink/detail/operations.hpp>
 #include <evolink/detail/random.hpp>
@@ -18,8 +19,6 @@
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -103,15 +102,6 @@ EVOLINK_INLINE file_info file_info_from_json(const boost::json::object& o)
     f.upload_time = json_text(o.if_contains("upload_time"));
     f.expires_at = json_text(o.if_contains("expires_at"));
     return f;
-}
-
-EVOLINK_INLINE std::string base64(std::string_view bytes)
-{
-    std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-    int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                            reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-    out.resize(static_cast<std::size_t>(n));
-    return out;
 }
 
 /// A multipart/form-data field name or file name, made safe for a quoted

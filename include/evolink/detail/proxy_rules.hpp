@@ -22,7 +22,9 @@
 //   and password are percent-decoded; anything else (socks, a path) is
 //   refused, naming what was wrong.
 
+#include <evolink/detail/base64.hpp>
 #include <evolink/detail/config.hpp>
+#include <evolink/detail/origin.hpp>
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/url/parse.hpp>
@@ -52,24 +54,6 @@ struct proxy_endpoint {
     }
     bool operator==(const proxy_endpoint&) const = default;
 };
-
-/// RFC 4648 base64, for Proxy-Authorization: Basic.
-EVOLINK_INLINE std::string base64(std::string_view in)
-{
-    static constexpr char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((in.size() + 2) / 3 * 4);
-    for (std::size_t i = 0; i < in.size(); i += 3) {
-        std::uint32_t n = static_cast<unsigned char>(in[i]) << 16;
-        if (i + 1 < in.size()) n |= static_cast<unsigned char>(in[i + 1]) << 8;
-        if (i + 2 < in.size()) n |= static_cast<unsigned char>(in[i + 2]);
-        out += digits[(n >> 18) & 63];
-        out += digits[(n >> 12) & 63];
-        out += i + 1 < in.size() ? digits[(n >> 6) & 63] : '=';
-        out += i + 2 < in.size() ? digits[n & 63] : '=';
-    }
-    return out;
-}
 
 /// The Proxy-Authorization value for `p`, or "" when it has no user.
 EVOLINK_INLINE std::string proxy_authorization(const proxy_endpoint& p)
@@ -212,6 +196,44 @@ EVOLINK_INLINE std::optional<proxy_choice> proxy_from_environment(const proxy_en
     else if (!env.all_proxy.empty()) c = proxy_choice{env.all_proxy, "ALL_PROXY"};
     if (c && no_proxy_matches(env.no_proxy, host)) return std::nullopt;
     return c;
+}
+
+/// A client's proxy settings, settled at construction.
+struct proxy_route {
+    std::optional<proxy_endpoint> proxy;
+    std::string no_proxy;
+
+    /// The proxy a connection to `o` goes through; null: direct. Only https
+    /// origins are proxied (http:// ones are loopback tests and TLS-terminating
+    /// proxies: allow_insecure_http).
+    const proxy_endpoint* for_origin(const origin& o) const
+    {
+        if (!proxy || !o.tls || no_proxy_matches(no_proxy, o.host)) return nullptr;
+        return &*proxy;
+    }
+};
+
+/// The route from client_options::proxy and ::no_proxy (unset: `env`), or
+/// why the proxy URL cannot be used (naming where it came from, never its
+/// password).
+EVOLINK_INLINE std::variant<proxy_route, std::string> choose_proxy(const std::optional<std::string>& option,
+                                                                   const std::optional<std::string>& no_proxy,
+                                                                   const proxy_environment& env)
+{
+    proxy_route route;
+    route.no_proxy = no_proxy.value_or(env.no_proxy);
+    std::string url = option.value_or(!env.https_proxy.empty() ? env.https_proxy : env.all_proxy);
+    if (url.empty()) return route;
+    std::string from = option ? "client_options::proxy"
+                              : (!env.https_proxy.empty() ? "HTTPS_PROXY" : "ALL_PROXY") + std::string(" (from the environment)");
+    auto parsed = parse_proxy_url(url);
+    if (auto* why = std::get_if<std::string>(&parsed)) return from + " " + *why;
+    auto& p = std::get<proxy_endpoint>(parsed);
+    if (p.tls)
+        return from + " is an https:// proxy (TLS to the proxy itself), which is not supported yet; allowed: http:// "
+                      "(the tunnel still carries TLS to the host end to end)";
+    route.proxy = std::move(p);
+    return route;
 }
 
 } // namespace evolink::detail

@@ -15,6 +15,8 @@
 #include <evolink/detail/http_result.hpp>
 #include <evolink/detail/origin.hpp>
 #include <evolink/detail/request_head.hpp>
+#include <evolink/detail/proxy_rules.hpp>
+#include <evolink/detail/proxy_tunnel.hpp>
 #include <evolink/detail/resolve_delay.hpp>
 #include <evolink/detail/retry.hpp>
 #include <evolink/error.hpp>
@@ -168,6 +170,8 @@ public:
 
     const asio::any_io_executor& strand() const noexcept { return strand_; }
     const client_options& options() const noexcept { return opts_; }
+    /// Set once, before the first request (make_client).
+    void set_proxy(proxy_route r) { proxy_ = std::move(r); }
 
     /// Whether log() would pass a message of level `l` on: messages that
     /// cost something to build are built only then.
@@ -783,12 +787,19 @@ private:
         auto c = std::make_unique<connection>();
         if (o.tls) c->tls.emplace(strand_, *ctx_);
         else c->plain.emplace(strand_);
-        std::string what = "connecting to " + o.key();
+        const proxy_endpoint* via = proxy_.for_origin(o);
+        std::string what = "connecting to " + o.key() + (via ? " through the proxy " + via->label() : std::string());
+        // Through a proxy, DNS and TCP go to the proxy (which resolves the host).
+        std::optional<origin> proxy_at;
+        if (via) proxy_at = origin{false, via->host, std::to_string(via->port), {}, via->label(), false};
 
         auto deadline = std::chrono::steady_clock::now() + opts_.connect_timeout;
-        auto endpoints = co_await resolve(o, deadline);
-        if (endpoints.ec) co_return result{endpoints.ec, std::move(endpoints.diag), {}};
-        log(log_level::debug, "resolved " + o.host + "; connecting to " + o.key());
+        auto endpoints = co_await resolve(via ? *proxy_at : o, deadline);
+        if (endpoints.ec) {
+            if (via) endpoints.diag->message = what + ": " + endpoints.diag->message;
+            co_return result{endpoints.ec, std::move(endpoints.diag), {}};
+        }
+        log(log_level::debug, "resolved " + (via ? via->host : o.host) + "; " + what);
         auto& lowest = c->lowest();
         lowest.expires_at(deadline);
         auto [cec, ep] = co_await lowest.async_connect(endpoints.value, tuple_awaitable);
@@ -797,6 +808,23 @@ private:
         if (cec) {
             auto d = describe(cec, "connecting", what, opts_.connect_timeout);
             co_return result{d.first, std::move(d.second), {}};
+        }
+        if (via) {
+            auto t = co_await open_tunnel(lowest, *via, o, opts_.user_agent);
+            if (!t.io_error && co_await cancellation_requested() != asio::cancellation_type::none)
+                t.io_error = asio::error::operation_aborted;
+            if (t.io_error) {
+                auto d = describe(t.io_error, t.phase, what, opts_.connect_timeout);
+                if (d.first == errc::connection_lost) d.first = make_error_code(errc::connect_failed); // nothing reached the host
+                log(log_level::warning, d.second.message);
+                co_return result{d.first, std::move(d.second), {}};
+            }
+            if (t.verdict.ec) {
+                diagnostics d;
+                d.message = what + ": the proxy " + t.verdict.message;
+                log(log_level::warning, d.message);
+                co_return result{t.verdict.ec, std::move(d), {}};
+            }
         }
         // Requests and their parts are written whole: Nagle's algorithm would
         // only hold a last short segment back for an ACK (curl and Node turn it
@@ -841,7 +869,8 @@ private:
         }
         lowest.expires_never();
         ++connections_opened_;
-        log(log_level::debug, "connected to " + o.key() + (o.tls ? " (TLS)" : " (plain HTTP)"));
+        log(log_level::debug, "connected to " + o.key() + (o.tls ? " (TLS)" : " (plain HTTP)") +
+                                  (via ? " through the proxy " + via->label() : std::string()));
         co_return result{{}, {}, std::move(c)};
     }
 
@@ -870,6 +899,7 @@ private:
     std::string bearer_; ///< "Bearer <key>", the Authorization value (never logged)
     file_pool file_pool_{opts_.file_executor};
     batch_state batches_;
+    proxy_route proxy_;
 };
 
 } // namespace evolink::detail

@@ -52,6 +52,9 @@ EVOLINK_DECL client_parts make_client(boost::asio::any_io_executor ex, client_op
         fail(errc::invalid_options, "files_base_url", "files_base_url " + detail::quoted(opts.files_base_url) + " " + why);
     if (std::string param, why = invalid_duration(opts, param); !why.empty())
         fail(errc::invalid_options, std::move(param), std::move(why));
+    auto route = choose_proxy(opts.proxy, opts.no_proxy,
+                              proxy_environment::read([](const char* name) { return std::getenv(name); }));
+    if (auto* why = std::get_if<std::string>(&route)) fail(errc::invalid_options, "proxy", std::move(*why));
     diagnostics tls_diag;
     auto ctx = make_tls_context(opts.tls, tls_diag);
     if (!ctx) fail(errc::invalid_options, tls_diag.param, tls_diag.message);
@@ -59,6 +62,7 @@ EVOLINK_DECL client_parts make_client(boost::asio::any_io_executor ex, client_op
     parts.strand = make_strand_of(ex);
     parts.allow_private_callback_urls = opts.allow_private_callback_urls;
     parts.core = std::make_shared<transport>(parts.strand, std::move(opts), std::move(ctx));
+    parts.core->set_proxy(std::get<proxy_route>(std::move(route)));
     parts.api = std::move(*api);
     parts.files = std::move(*files);
     return parts;
