@@ -75,15 +75,21 @@ asio::awaitable<void> worker(evolink::client& client, run_state& st, bool end_to
     }
 }
 
-int run_client(bool end_to_end, const std::string& base, const std::string& ca, std::size_t tasks, std::size_t conc)
+// The client of every case: bench/run's nginx, trusting its CA.
+evolink::client_options options(const std::string& base, const std::string& ca)
 {
-    asio::io_context io(1);
     evolink::client_options o;
     o.api_key = "bench-key";
     o.base_url = base;
     o.files_base_url = base;
     o.tls.ca_file = ca;
-    evolink::client client(io.get_executor(), o);
+    return o;
+}
+
+int run_client(bool end_to_end, const std::string& base, const std::string& ca, std::size_t tasks, std::size_t conc)
+{
+    asio::io_context io(1);
+    evolink::client client(io.get_executor(), options(base, ca));
     run_state st;
     st.total = tasks;
     for (std::size_t i = 0; i < conc; ++i) asio::co_spawn(io, worker(client, st, end_to_end), asio::detached);
@@ -111,12 +117,7 @@ std::size_t rss_bytes()
 int run_waits(const std::string& base, const std::string& ca, std::size_t waits)
 {
     asio::io_context io(1);
-    evolink::client_options o;
-    o.api_key = "bench-key";
-    o.base_url = base;
-    o.files_base_url = base;
-    o.tls.ca_file = ca;
-    evolink::client client(io.get_executor(), o);
+    evolink::client client(io.get_executor(), options(base, ca));
     auto id = [](std::size_t i) {
         auto n = std::to_string(i);
         return "task-unified-1764688000-w" + std::string(7 - n.size(), '0') + n;
