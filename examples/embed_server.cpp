@@ -234,7 +234,6 @@ struct video_call {
     video_call(send_function send, unsigned version, bool keep_alive) : reply(std::move(send), version, keep_alive) {}
     one_reply reply;
     evolink::diagnostics diag;       ///< filled before the completion handler runs
-    asio::cancellation_signal cancel; ///< stops the wait at shutdown
     std::string task_id;             ///< known from on_submitted on
 };
 
@@ -295,13 +294,6 @@ public:
         send(json_response(http::status::not_found, {{"error", "not found"}}, req.version(), req.keep_alive()));
     }
 
-    /// Shutdown: ends the waits still running. Their remote tasks go on;
-    /// client.wait(task_id) would resume them.
-    void stop()
-    {
-        for (auto& [n, call] : running_) call->cancel.emit(asio::cancellation_type::terminal);
-    }
-
 private:
     void start_video(const http_request& req, send_function send)
     {
@@ -332,17 +324,13 @@ private:
             job.progress = t.progress;
         };
 
-        auto n = next_call_++;
-        running_[n] = call;
         // A plain callback as the completion token; with_diagnostics puts in
         // call->diag which field failed validation, or what EvoLink answered.
-        // The cancellation slot lets stop() end the wait.
-        auto done = [this, call, n](evolink::error_code ec, evolink::task t) {
-            running_.erase(n);
+        // client.shutdown() (on SIGTERM) ends the wait.
+        auto done = [this, call](evolink::error_code ec, evolink::task t) {
             finish(*call, ec, t);
         };
-        client_.video(video, std::move(wo),
-                      evolink::with_diagnostics(call->diag, asio::bind_cancellation_slot(call->cancel.slot(), done)));
+        client_.video(video, std::move(wo), evolink::with_diagnostics(call->diag, done));
     }
 
     void finish(video_call& call, evolink::error_code ec, const evolink::task& t)
@@ -393,8 +381,6 @@ private:
     evolink::callback_receiver& receiver_;
     evolink::wait_options wait_template_;
     std::map<std::string, video_job> jobs_; // by task id; never pruned in this example
-    std::map<std::uint64_t, std::shared_ptr<video_call>> running_;
-    std::uint64_t next_call_ = 0;
 };
 
 // ---------------------------------------------------------------------------
@@ -609,11 +595,16 @@ int main(int argc, char** argv)
         auto stop_all = [&] {
             if (std::exchange(stopped, true)) return;
             server.stop();   // acceptor and open connections
-            videos.stop();   // waits still running
             receiver.stop(); // (waits for callbacks end; it has no socket)
-            if (fake) fake->stop();
             signals.cancel();
             signals.clear(); // a second Ctrl-C gets the default action: exit at once
+            // The client's waits end (their remote tasks go on: client.wait(task_id)
+            // resumes them); a video whose creation is on the wire gets up to
+            // 10 s for its task id. Then the fake, which answers those requests.
+            client.shutdown(10s, [&](evolink::error_code, std::size_t running) {
+                print_line("client shut down (" + std::to_string(running) + " operation(s) were running)");
+                if (fake) fake->stop();
+            });
         };
         signals.async_wait([&](beast::error_code ec, int sig) {
             if (ec) return; // cancelled by stop_all()

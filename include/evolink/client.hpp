@@ -32,6 +32,7 @@
 #include <evolink/task.hpp>
 #include <evolink/wait.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -103,6 +104,30 @@ public:
     auto submit(const R& req, const submit_options& opts, Token&& token = {})
     {
         return start_submit(req, opts, std::forward<Token>(token));
+    }
+
+    /// Shuts the client down, as a server does on SIGTERM: new operations
+    /// fail at once with errc::shut_down (nothing sent); running ones are
+    /// cancelled (total): waits end with operation_aborted (their tasks go on
+    /// on the server; a journal keeps them unfinished for resume), reads and
+    /// transfers end, and a creation whose request is already on the wire
+    /// gets up to `grace` for its answer, so that its task id is returned
+    /// (and recorded). After `grace`, whatever still runs is stopped
+    /// (terminal). Idle connections are closed.
+    ///
+    /// Handler: `void(evolink::error_code, std::size_t running)`: how many
+    /// operations were running when the shutdown began; it runs once none
+    /// runs. May be called from any thread, and again (each call completes
+    /// once the client has drained). Cancellation: cancelling the call only
+    /// stops waiting for it (operation_aborted); the shutdown goes on.
+    /// Lifetimes: nothing to keep; the client object may be destroyed after
+    /// the call.
+    template <completion_token_not_diagnostics Token = default_token>
+    auto shutdown(std::chrono::milliseconds grace = std::chrono::seconds(10), Token&& token = {})
+    {
+        auto body_fn = [core = parts_.core, grace]() mutable { return detail::shutdown_op(std::move(core), grace); };
+        // Not an operation of the client's (core null): it waits for them.
+        return detail::start<std::size_t>(std::forward<Token>(token), nullptr, parts_.strand, std::move(body_fn));
     }
 
     /// Reads a task: `GET /v1/tasks/{task_id}`.
@@ -231,7 +256,7 @@ public:
                         opts = std::make_shared<const wait_options>(std::move(opts))]() mutable {
             return detail::resume_op(std::move(core), std::move(origin), std::move(opts));
         };
-        return detail::start<std::vector<resumed_task>>(std::forward<Token>(token), parts_.strand,
+        return detail::start<std::vector<resumed_task>>(std::forward<Token>(token), parts_.core, parts_.strand,
                                                         std::move(body_fn));
     }
 
@@ -471,7 +496,7 @@ private:
                         key = std::move(opts.idempotency_key)]() mutable {
             return detail::submit_op(std::move(core), std::move(api), std::move(files), std::move(p), std::move(key));
         };
-        return detail::start<task>(std::forward<Token>(token), parts_.strand, std::move(body_fn));
+        return detail::start<task>(std::forward<Token>(token), parts_.core, parts_.strand, std::move(body_fn));
     }
 
     /// list_files, file_quota, delete_file: `call(core, files origin)`
@@ -482,7 +507,7 @@ private:
         auto body_fn = [core = parts_.core, origin = parts_.files, call = std::move(call)]() mutable {
             return call(std::move(core), std::move(origin));
         };
-        return detail::start<T>(std::forward<Token>(token), parts_.strand, std::move(body_fn));
+        return detail::start<T>(std::forward<Token>(token), parts_.core, parts_.strand, std::move(body_fn));
     }
 
     /// credits, list_tasks: `call(core, api origin)` returns the operation's awaitable.
@@ -492,7 +517,7 @@ private:
         auto body_fn = [core = parts_.core, origin = parts_.api, call = std::move(call)]() mutable {
             return call(std::move(core), std::move(origin));
         };
-        return detail::start<T>(std::forward<Token>(token), parts_.strand, std::move(body_fn));
+        return detail::start<T>(std::forward<Token>(token), parts_.core, parts_.strand, std::move(body_fn));
     }
 
     template <class Token>
@@ -507,7 +532,7 @@ private:
                         job = std::shared_ptr<const detail::upload_job>(std::move(job))]() mutable {
             return detail::upload_op(std::move(core), std::move(origin), std::move(job));
         };
-        return detail::start<file_info>(std::forward<Token>(token), parts_.strand, std::move(body_fn));
+        return detail::start<file_info>(std::forward<Token>(token), parts_.core, parts_.strand, std::move(body_fn));
     }
 
     template <class Token>
@@ -520,7 +545,7 @@ private:
         auto body_fn = [core = parts_.core, job = std::shared_ptr<const detail::download_job>(std::move(job))]() mutable {
             return detail::download_op(std::move(core), std::move(job));
         };
-        return detail::start<download_result>(std::forward<Token>(token), parts_.strand, std::move(body_fn));
+        return detail::start<download_result>(std::forward<Token>(token), parts_.core, parts_.strand, std::move(body_fn));
     }
 
     template <class Token>
@@ -533,7 +558,7 @@ private:
         auto body_fn = [core = parts_.core, job = std::shared_ptr<const detail::results_job>(std::move(job))]() mutable {
             return detail::download_results_op(std::move(core), std::move(job));
         };
-        return detail::start<std::vector<download_result>>(std::forward<Token>(token), parts_.strand,
+        return detail::start<std::vector<download_result>>(std::forward<Token>(token), parts_.core, parts_.strand,
                                                           std::move(body_fn));
     }
 
@@ -545,7 +570,7 @@ private:
                         id = std::string(task_id)]() mutable {
             return detail::get_task_op(std::move(core), std::move(origin), std::move(id), std::move(invalid));
         };
-        return detail::start<task>(std::forward<Token>(token), parts_.strand, std::move(body_fn));
+        return detail::start<task>(std::forward<Token>(token), parts_.core, parts_.strand, std::move(body_fn));
     }
 
     template <class Token>
@@ -558,7 +583,7 @@ private:
             return detail::wait_op(std::move(core), std::move(origin), std::move(id), std::move(known), std::move(opts),
                                    std::move(invalid));
         };
-        return detail::start<task>(std::forward<Token>(token), parts_.strand, std::move(body_fn));
+        return detail::start<task>(std::forward<Token>(token), parts_.core, parts_.strand, std::move(body_fn));
     }
 
     template <class R, class Token>
@@ -581,7 +606,7 @@ private:
                         opts = std::make_shared<const wait_options>(std::move(opts))]() mutable {
             return detail::generate_op(std::move(core), std::move(api), std::move(files), std::move(p), std::move(opts));
         };
-        return detail::start<task>(std::forward<Token>(token), parts_.strand, std::move(body_fn));
+        return detail::start<task>(std::forward<Token>(token), parts_.core, parts_.strand, std::move(body_fn));
     }
 
     detail::client_parts parts_;

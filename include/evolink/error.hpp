@@ -61,6 +61,9 @@ enum class errc {
     /// wanted or refused; 403/405: not allowed there). Nothing reached the
     /// host; not retried.
     proxy_refused,
+    /// The client is shut down (client::shutdown): the operation was not
+    /// started, nothing was sent.
+    shut_down,
 };
 
 /// Non-2xx answers of the API. The numeric value is the HTTP status.
@@ -106,6 +109,7 @@ public:
         case errc::handler_threw: return "a callback of the caller (on_submitted, on_progress...) threw";
         case errc::internal_error: return "internal error (a bug in evolink-cpp, or out of memory)";
         case errc::proxy_refused: return "the proxy refused the tunnel (nothing reached the host)";
+        case errc::shut_down: return "the client is shut down (nothing was sent)";
         }
         return "unknown evolink error";
     }

@@ -94,7 +94,18 @@ outcome<T> failure(error_code ec, diagnostics diag)
 struct cancel_state {
     boost::asio::cancellation_signal signal;
     bool done = false; // touched on the strand only
+    // The client's running operations, for client::shutdown (op_registry.hpp).
+    cancel_state* prev = nullptr;
+    cancel_state* next = nullptr;
 };
+
+class transport; // detail/transport.hpp
+/// An operation of the client `core` starts running (on its strand): false
+/// when the client is shut down (the operation then fails with
+/// errc::shut_down, nothing sent). Defined in impl/client.ipp.
+EVOLINK_DECL bool op_begin(const std::shared_ptr<transport>& core, cancel_state& c);
+/// ...and ended (on its strand).
+EVOLINK_DECL void op_end(const std::shared_ptr<transport>& core, cancel_state& c) noexcept;
 
 /// Cancellation filters for an operation's body (see launch_op). Every type
 /// asked for is recorded (the body reads it); the body's I/O is given
@@ -159,16 +170,20 @@ struct op_handler {
 };
 
 /// The initiation shared by all operations. Arguments: where to store the
-/// diagnostics (may be null), the strand to run on, and the body.
+/// diagnostics (may be null), the client's transport (null: an operation of
+/// no client, e.g. the callback receiver's wait), the strand to run on, and
+/// the body.
 template <class T>
 struct launch_op {
     template <class Handler, class Body>
-    void operator()(Handler&& handler, diagnostics* diag_out, boost::asio::any_io_executor strand, Body body) const
+    void operator()(Handler&& handler, diagnostics* diag_out, std::shared_ptr<transport> core,
+                    boost::asio::any_io_executor strand, Body body) const
     {
         auto slot = boost::asio::get_associated_cancellation_slot(handler);
         std::shared_ptr<cancel_state> cancel;
+        // A client's operations always have one: client::shutdown cancels them.
+        if (slot.is_connected() || core) cancel = std::make_shared<cancel_state>();
         if (slot.is_connected()) {
-            cancel = std::make_shared<cancel_state>();
             slot.assign([cancel, strand](boost::asio::cancellation_type type) {
                 boost::asio::post(strand, [cancel, type] {
                     if (!cancel->done) cancel->signal.emit(type);
@@ -178,7 +193,7 @@ struct launch_op {
         auto executor = boost::asio::get_associated_executor(handler, strand);
         boost::asio::co_spawn(
             strand,
-            [body = std::move(body), cancel]() mutable -> boost::asio::awaitable<outcome<T>> {
+            [body = std::move(body), cancel, core = std::move(core)]() mutable -> boost::asio::awaitable<outcome<T>> {
                 // Errors are values: a cancelled coroutine must not throw out
                 // of the next co_await.
                 co_await boost::asio::this_coro::throw_if_cancelled(false);
@@ -187,21 +202,37 @@ struct launch_op {
                 // it awaits gets terminal (Beast honours nothing else).
                 co_await boost::asio::this_coro::reset_cancellation_state(boost::asio::enable_total_cancellation(),
                                                                           pass_as_terminal{});
-                auto r = co_await body();
-                if (cancel) cancel->done = true;
-                co_return r;
+                if (core && !op_begin(core, *cancel)) {
+                    cancel->done = true;
+                    diagnostics d;
+                    d.message = "the client is shut down (client::shutdown): nothing was sent";
+                    co_return outcome<T>{make_error_code(errc::shut_down), std::move(d), T{}};
+                }
+                struct ended { // also when the body throws
+                    std::shared_ptr<transport>& core;
+                    cancel_state* c;
+                    ~ended()
+                    {
+                        if (!c) return;
+                        c->done = true;
+                        if (core) op_end(core, *c);
+                    }
+                } end{core, cancel.get()};
+                co_return co_await body();
             },
             op_handler<T, std::decay_t<Handler>>{std::forward<Handler>(handler), diag_out, cancel, slot, executor});
     }
 };
 
-/// Starts an operation. Its initiation's first argument is where to store
-/// the diagnostics: none here; with_diagnostics(diag, token) sets it.
+/// Starts an operation of the client whose transport is `core` (null: of
+/// no client). Its initiation's first argument is where to store the
+/// diagnostics: none here; with_diagnostics(diag, token) sets it.
 template <class T, class Token, class Body>
-auto start(Token&& token, boost::asio::any_io_executor strand, Body&& body)
+auto start(Token&& token, std::shared_ptr<transport> core, boost::asio::any_io_executor strand, Body&& body)
 {
-    return boost::asio::async_initiate<Token, void(error_code, T)>(
-        launch_op<T>{}, token, static_cast<diagnostics*>(nullptr), std::move(strand), std::forward<Body>(body));
+    return boost::asio::async_initiate<Token, void(error_code, T)>(launch_op<T>{}, token,
+                                                                   static_cast<diagnostics*>(nullptr), std::move(core),
+                                                                   std::move(strand), std::forward<Body>(body));
 }
 
 /// Wraps a handler of (exception_ptr, T) as one of (error_code, T); see

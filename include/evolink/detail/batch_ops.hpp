@@ -13,7 +13,9 @@
 #include <evolink/detail/origin.hpp>
 #include <evolink/detail/transport.hpp>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/this_coro.hpp>
 
 #include <algorithm>
 #include <exception>
@@ -26,10 +28,13 @@ namespace evolink::detail {
 
 /// Sends one batch and hands each ticket its answer (or sends it to its own
 /// GET). Not cancellable by any one wait: it serves them all, bounded by the
-/// request timeout.
+/// request timeout; client::shutdown cancels it.
 EVOLINK_INLINE asio::awaitable<void> send_batch(std::shared_ptr<transport> core, origin api,
                                                 std::vector<std::shared_ptr<batch_ticket>> batch)
 {
+    // Any cancellation (only client::shutdown sends one) ends the request.
+    co_await asio::this_coro::throw_if_cancelled(false);
+    co_await asio::this_coro::reset_cancellation_state(asio::enable_total_cancellation(), pass_as_terminal{});
     std::vector<std::string> ids;
     ids.reserve(batch.size());
     for (auto& t : batch) ids.push_back(t->id);
@@ -70,15 +75,28 @@ EVOLINK_INLINE void send_queued(const std::shared_ptr<transport>& core, const or
             }
             continue;
         }
+        // A running operation of the client's: client::shutdown cancels it too.
+        auto op = std::make_shared<cancel_state>();
+        if (!op_begin(core, *op)) {
+            for (auto& t : batch) {
+                t->st = batch_ticket::state::alone;
+                t->ready.cancel();
+            }
+            continue;
+        }
         for (auto& t : batch) t->st = batch_ticket::state::sent;
-        asio::co_spawn(core->strand(), send_batch(core, api, batch), [batch](std::exception_ptr ep) {
+        auto done = [batch, core, op](std::exception_ptr ep) {
+            op->done = true;
+            op_end(core, *op);
             if (!ep) return;
             for (auto& t : batch) // bad_alloc or a bug: no wait is left hanging
                 if (t->st == batch_ticket::state::sent) {
                     t->st = batch_ticket::state::alone;
                     t->ready.cancel();
                 }
-        });
+        };
+        asio::co_spawn(core->strand(), send_batch(core, api, batch),
+                       asio::bind_cancellation_slot(op->signal.slot(), std::move(done)));
     }
 }
 

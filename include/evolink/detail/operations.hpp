@@ -24,6 +24,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/object.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 #include <memory>
@@ -56,6 +57,10 @@ EVOLINK_DECL client_parts make_client(boost::asio::any_io_executor ex, client_op
 EVOLINK_DECL void close_idle_later(const core_ptr& core);
 /// Connections `core` opened so far (read on its strand).
 EVOLINK_DECL std::size_t connections_opened(const transport& core) noexcept;
+/// client::shutdown's body: new operations fail, running ones are cancelled
+/// (total: a creation on the wire gets its answer), terminal after `grace`;
+/// completes once none runs. Its value: how many were running at its start.
+EVOLINK_DECL boost::asio::awaitable<outcome<std::size_t>> shutdown_op(core_ptr core, std::chrono::milliseconds grace);
 
 /// A creation request ready to go, but for its local images: each is
 /// checked against the model's limits, then uploaded, and its file_url

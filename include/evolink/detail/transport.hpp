@@ -15,6 +15,7 @@
 #include <evolink/detail/http_result.hpp>
 #include <evolink/detail/origin.hpp>
 #include <evolink/detail/request_head.hpp>
+#include <evolink/detail/op_registry.hpp>
 #include <evolink/detail/proxy_rules.hpp>
 #include <evolink/detail/proxy_tunnel.hpp>
 #include <evolink/detail/resolve_delay.hpp>
@@ -172,6 +173,8 @@ public:
     const client_options& options() const noexcept { return opts_; }
     /// Set once, before the first request (make_client).
     void set_proxy(proxy_route r) { proxy_ = std::move(r); }
+    /// The running operations (client::shutdown); on the strand only.
+    op_registry& ops() noexcept { return ops_; }
 
     /// Whether log() would pass a message of level `l` on: messages that
     /// cost something to build are built only then.
@@ -900,6 +903,7 @@ private:
     file_pool file_pool_{opts_.file_executor};
     batch_state batches_;
     proxy_route proxy_;
+    op_registry ops_;
 };
 
 } // namespace evolink::detail

@@ -78,6 +78,52 @@ EVOLINK_DECL std::size_t connections_opened(const transport& core) noexcept
     return core.connections_opened();
 }
 
+EVOLINK_DECL bool op_begin(const std::shared_ptr<transport>& core, cancel_state& c)
+{
+    if (core->ops().closing) return false;
+    core->ops().add(c);
+    return true;
+}
+
+EVOLINK_DECL void op_end(const std::shared_ptr<transport>& core, cancel_state& c) noexcept
+{
+    core->ops().remove(c);
+}
+
+EVOLINK_DECL boost::asio::awaitable<outcome<std::size_t>> shutdown_op(core_ptr core, std::chrono::milliseconds grace)
+{
+    auto& ops = core->ops();
+    std::size_t running = ops.live;
+    if (!ops.closing) {
+        ops.closing = true;
+        ops.drained.emplace(core->strand(), std::chrono::steady_clock::time_point::max());
+        core->log(log_level::info, "shutting down: " + std::to_string(running) +
+                                       " operation(s) running; a creation already sent gets up to " +
+                                       seconds_text(grace) + " for its answer");
+        // Total: waits end, nothing new is sent, a creation on the wire waits for its task id.
+        ops.cancel_all(boost::asio::cancellation_type::total);
+        ops.grace.emplace(core->strand(), grace);
+        ops.grace->async_wait([weak = std::weak_ptr<transport>(core)](error_code ec) {
+            auto c = weak.lock();
+            if (ec || !c || c->ops().live == 0) return;
+            c->log(log_level::warning, "shutdown: " + std::to_string(c->ops().live) +
+                                           " operation(s) still running after the grace period: stopped now");
+            c->ops().cancel_all(boost::asio::cancellation_type::terminal);
+        });
+        if (ops.live == 0) ops.grace->cancel();
+    }
+    core->close_idle();
+    if (ops.live > 0) co_await ops.drained->async_wait(tuple_awaitable); // woken by the last op_end
+    if (ops.live > 0) { // this shutdown call was cancelled; the shutdown goes on
+        diagnostics d;
+        d.message = "stopped waiting for the shutdown (cancelled); " + std::to_string(ops.live) +
+                    " operation(s) still ending";
+        co_return outcome<std::size_t>{boost::asio::error::operation_aborted, std::move(d), running};
+    }
+    core->close_idle(); // the connections the last operations gave back
+    co_return outcome<std::size_t>{{}, {}, running};
+}
+
 EVOLINK_DECL boost::asio::awaitable<outcome<task>> submit_op(core_ptr core, origin api, origin files,
                                                              std::shared_ptr<const prepared_create> p, std::string key)
 {
