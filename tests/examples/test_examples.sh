@@ -51,6 +51,23 @@ case "$name" in
     expect '^saved videos/task-unified-[0-9]+-[a-z0-9]{8}-0\.mp4 \([0-9]+ bytes\)$'
     check "one video on disk" test "$(ls videos/*.mp4 2>/dev/null | wc -l)" = 1
     ;;
+  cpp20_03_callbacks)
+    expect '^created task-unified-'
+    expect '^completed after [0-9]+ ms, callbacks received: 1$'
+    expect '^the callback won: polling.s first read was due after 12 s$'
+    expect '^reads of the task: 1 \(the confirmation\)$'
+    ;;
+  cpp20_04_many_tasks)
+    expect '^100 tasks, at most 10 at a time: 80 completed, 10 failed, 10 timed out$'
+    expect '^10 unfinished in many_tasks\.journal '
+    check "100 tasks journaled" test "$(grep -c '"op":"add"' many_tasks.journal)" = 100
+    ;;
+  cpp20_05_no_coroutines)
+    count 1 '^callback: completed task-unified-'
+    count 1 '^callback: saved no_coroutines/task-unified-[0-9]+-[a-z0-9]{8}-0\.png$'
+    count 3 '^thread [123]: completed, saved no_coroutines/task-unified-[0-9]+-[a-z0-9]{8}-0\.png$'
+    check "four images on disk" test "$(ls no_coroutines/*.png 2>/dev/null | wc -l)" = 4
+    ;;
   *) echo "unknown example $name"; exit 1 ;;
 esac
 if [[ $failed != 0 ]]; then echo "--- stdout:"; cat out; echo "--- stderr:"; cat err; fi
