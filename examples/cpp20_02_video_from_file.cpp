@@ -32,14 +32,17 @@ asio::awaitable<void> run(evolink::client& client, example::env& env)
     req.image_url = args.empty() ? "example-input.png" : args[0];   // a local path: checked and uploaded
     req.duration = 5;
     req.quality = "480p";
-    if (args.empty()) std::ofstream(req.image_url, std::ios::binary) << evolink::testing::media::png(640, 360, "a fox");
+    if (args.empty())   // no IMAGE: make one, a 640x360 RGB PNG (the test kit draws it)
+        std::ofstream(req.image_url, std::ios::binary) << evolink::testing::media::png(640, 360, "a fox");
 
     evolink::wait_options wo;
     wo.poll = env.poll();
     wo.on_submitted = [&](const evolink::task& t) {
         std::cout << "checked and uploaded " << req.image_url << ", created " << t.id << '\n';
     };
-    wo.on_progress = [](const evolink::task& t) { std::cout << "  " << evolink::to_string(t.status) << ' ' << t.progress << "%\n"; };
+    wo.on_progress = [](const evolink::task& t) {
+        std::cout << "  " << evolink::to_string(t.status) << ' ' << t.progress << "%\n";
+    };
     evolink::task t = co_await client.video(req, wo);
 
     int next = 0;   // print at 0, 25, 50, 75 and 100 %

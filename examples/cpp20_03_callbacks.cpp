@@ -35,14 +35,16 @@ asio::awaitable<void> run(evolink::client& client, evolink::callback_receiver& r
     auto start = std::chrono::steady_clock::now();
     evolink::task t = co_await client.image(req, wo);   // default pacing: no wo.poll
 
-    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    auto took = std::chrono::steady_clock::now() - start;
     auto first_read = evolink::poll_policy{}.initial_delay * wo.callback_poll_factor;
-    std::cout << evolink::to_string(t.status) << " after " << took.count() << " ms, callbacks received: "
+    std::cout << evolink::to_string(t.status) << " after "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms, callbacks received: "
               << receiver.accepted() << '\n';
     if (receiver.accepted() > 0 && took < first_read)
         std::cout << "the callback won: polling's first read was due after "
                   << std::chrono::duration_cast<std::chrono::seconds>(first_read).count() << " s\n";
-    if (env.fake()) std::cout << "reads of the task: " << env.fake()->task_reads(t.id) << " (the confirmation)\n";
+    if (env.fake())
+        std::cout << "reads of the task: " << env.fake()->task_reads(t.id) << " (the confirmation)\n";
 }
 
 int main(int argc, char** argv)

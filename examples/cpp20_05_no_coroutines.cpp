@@ -47,10 +47,11 @@ int main(int argc, char** argv)
             return;
         }
         std::cout << "callback: " << evolink::to_string(t.status) << ' ' << t.id << '\n';
-        client.download_results(t, "no_coroutines", [&](evolink::error_code ec2, std::vector<evolink::download_result> files) {
-            std::cout << "callback: " << (ec2 ? ec2.message() : "saved " + files.at(0).path.string()) << '\n';
+        auto saved = [&](evolink::error_code ec2, std::vector<evolink::download_result> f) {
+            std::cout << "callback: " << (ec2 ? ec2.message() : "saved " + f.at(0).path.string()) << '\n';
             finished.set_value();
-        });
+        };
+        client.download_results(t, "no_coroutines", saved);
     });
     finished.get_future().wait();
 
