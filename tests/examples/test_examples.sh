@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs one of the graded examples (examples/cpp20_*.cpp) against the built-in
 # fake server and checks what it prints, not only its exit code. Also checks
-# that --real without EVOLINK_API_KEY is a one-line error, exit 2, nothing sent.
+# that --real without EVOLINK_API_KEY is a one-line error, exit 2 (before any
+# request), and that the fake server's key is never printed.
 # Usage: test_examples.sh NAME PATH/TO/EXAMPLE
 set -uo pipefail
 
@@ -35,6 +36,8 @@ else failed=1; echo "FAIL  $name: --real without a key: exit $rc, stderr: $(cat 
 timeout 120 "$example" > out 2> err; rc=$?
 if [[ $rc == 0 ]]; then echo "ok    $name: exit 0"
 else failed=1; echo "FAIL  $name: exit $rc"; fi
+if grep -q 'evk-test-' out err; then failed=1; echo "FAIL  $name: the API key was printed"
+else echo "ok    $name: the API key not printed"; fi
 url='https://127\.0\.0\.1:[0-9]+/results/task-unified-[0-9]+-[a-z0-9]{8}/0'
 case "$name" in
   cpp20_01_first_image)
