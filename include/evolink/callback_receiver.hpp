@@ -111,7 +111,7 @@ public:
         auto body = [st = st_, id = std::string(task_id)]() mutable {
             return detail::receiver_wait(std::move(st), std::move(id));
         };
-        return detail::start<task>(std::forward<Token>(token), nullptr, strand_, std::move(body));
+        return detail::start_untracked<task>(std::forward<Token>(token), strand_, std::move(body));
     }
 
     /// The path callbacks arrive under (before the secret): route requests

@@ -126,8 +126,8 @@ public:
     auto shutdown(std::chrono::milliseconds grace = std::chrono::seconds(10), Token&& token = {})
     {
         auto body_fn = [core = parts_.core, grace]() mutable { return detail::shutdown_op(std::move(core), grace); };
-        // Not an operation of the client's (core null): it waits for them.
-        return detail::start<std::size_t>(std::forward<Token>(token), nullptr, parts_.strand, std::move(body_fn));
+        // Not one of the operations it waits for.
+        return detail::start_untracked<std::size_t>(std::forward<Token>(token), parts_.strand, std::move(body_fn));
     }
 
     /// Reads a task: `GET /v1/tasks/{task_id}`.

@@ -170,10 +170,13 @@ struct op_handler {
 };
 
 /// The initiation shared by all operations. Arguments: where to store the
-/// diagnostics (may be null), the client's transport (null: an operation of
-/// no client, e.g. the callback receiver's wait), the strand to run on, and
-/// the body.
-template <class T>
+/// diagnostics (may be null), the client's transport, the strand to run on,
+/// and the body. `Tracked`: an operation of the client's, linked into its
+/// op_registry while it runs (client::shutdown); untracked operations (the
+/// callback receiver's wait, shutdown itself) get a null transport and never
+/// name op_begin/op_end, which a translation unit without the client's
+/// compiled part (header-only: impl/client.ipp) does not define.
+template <class T, bool Tracked = true>
 struct launch_op {
     template <class Handler, class Body>
     void operator()(Handler&& handler, diagnostics* diag_out, std::shared_ptr<transport> core,
@@ -182,7 +185,7 @@ struct launch_op {
         auto slot = boost::asio::get_associated_cancellation_slot(handler);
         std::shared_ptr<cancel_state> cancel;
         // A client's operations always have one: client::shutdown cancels them.
-        if (slot.is_connected() || core) cancel = std::make_shared<cancel_state>();
+        if (slot.is_connected() || Tracked) cancel = std::make_shared<cancel_state>();
         if (slot.is_connected()) {
             slot.assign([cancel, strand](boost::asio::cancellation_type type) {
                 boost::asio::post(strand, [cancel, type] {
@@ -202,37 +205,51 @@ struct launch_op {
                 // it awaits gets terminal (Beast honours nothing else).
                 co_await boost::asio::this_coro::reset_cancellation_state(boost::asio::enable_total_cancellation(),
                                                                           pass_as_terminal{});
-                if (core && !op_begin(core, *cancel)) {
-                    cancel->done = true;
-                    diagnostics d;
-                    d.message = "the client is shut down (client::shutdown): nothing was sent";
-                    co_return outcome<T>{make_error_code(errc::shut_down), std::move(d), T{}};
-                }
-                struct ended { // also when the body throws
-                    std::shared_ptr<transport>& core;
-                    cancel_state* c;
-                    ~ended()
-                    {
-                        if (!c) return;
-                        c->done = true;
-                        if (core) op_end(core, *c);
+                if constexpr (Tracked) {
+                    if (!op_begin(core, *cancel)) {
+                        cancel->done = true;
+                        diagnostics d;
+                        d.message = "the client is shut down (client::shutdown): nothing was sent";
+                        co_return outcome<T>{make_error_code(errc::shut_down), std::move(d), T{}};
                     }
-                } end{core, cancel.get()};
-                co_return co_await body();
+                    struct ended { // also when the body throws
+                        std::shared_ptr<transport>& core;
+                        cancel_state& c;
+                        ~ended()
+                        {
+                            c.done = true;
+                            op_end(core, c);
+                        }
+                    } end{core, *cancel};
+                    co_return co_await body();
+                } else {
+                    auto r = co_await body();
+                    if (cancel) cancel->done = true;
+                    co_return r;
+                }
             },
             op_handler<T, std::decay_t<Handler>>{std::forward<Handler>(handler), diag_out, cancel, slot, executor});
     }
 };
 
-/// Starts an operation of the client whose transport is `core` (null: of
-/// no client). Its initiation's first argument is where to store the
-/// diagnostics: none here; with_diagnostics(diag, token) sets it.
+/// Starts an operation of the client whose transport is `core`. Its
+/// initiation's first argument is where to store the diagnostics: none
+/// here; with_diagnostics(diag, token) sets it.
 template <class T, class Token, class Body>
 auto start(Token&& token, std::shared_ptr<transport> core, boost::asio::any_io_executor strand, Body&& body)
 {
     return boost::asio::async_initiate<Token, void(error_code, T)>(launch_op<T>{}, token,
                                                                    static_cast<diagnostics*>(nullptr), std::move(core),
                                                                    std::move(strand), std::forward<Body>(body));
+}
+
+/// Starts an operation that is no client's (see launch_op).
+template <class T, class Token, class Body>
+auto start_untracked(Token&& token, boost::asio::any_io_executor strand, Body&& body)
+{
+    return boost::asio::async_initiate<Token, void(error_code, T)>(
+        launch_op<T, false>{}, token, static_cast<diagnostics*>(nullptr), std::shared_ptr<transport>(),
+        std::move(strand), std::forward<Body>(body));
 }
 
 /// Wraps a handler of (exception_ptr, T) as one of (error_code, T); see
