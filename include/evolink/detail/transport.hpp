@@ -9,6 +9,7 @@
 
 #include <evolink/detail/async.hpp>
 #include <evolink/detail/batch_reads.hpp>
+#include <evolink/detail/wait_scheduler.hpp>
 #include <evolink/detail/byte_stream.hpp>
 #include <evolink/detail/config.hpp>
 #include <evolink/detail/file_io.hpp>
@@ -194,6 +195,9 @@ public:
 
     /// The waits' reads being gathered into batches (detail/batch_ops.hpp).
     batch_state& batches() noexcept { return batches_; }
+
+    /// The waits asleep between two reads (detail/wait_record.hpp).
+    wait_scheduler& waits() noexcept { return waits_; }
 
     /// Where blocking file work runs (see file_io.hpp); on the strand only.
     asio::any_io_executor file_executor() { return file_pool_.get(); }
@@ -870,6 +874,7 @@ private:
     std::string bearer_; ///< "Bearer <key>", the Authorization value (never logged)
     file_pool file_pool_{opts_.file_executor};
     batch_state batches_;
+    wait_scheduler waits_{strand_};
 };
 
 } // namespace evolink::detail

@@ -16,6 +16,7 @@
 #include <evolink/detail/strand.hpp>
 #include <evolink/detail/task_ops.hpp>
 #include <evolink/detail/transport.hpp>
+#include <evolink/detail/wait_ops.hpp>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
@@ -86,13 +87,15 @@ EVOLINK_DECL boost::asio::awaitable<outcome<task>> get_task_op(core_ptr core, or
     return read_task(std::move(core), std::move(api), std::move(id), std::move(invalid));
 }
 
-EVOLINK_DECL boost::asio::awaitable<outcome<task>> wait_op(core_ptr core, origin api, std::string id,
-                                                           std::optional<task> known, shared_wait_options opts,
-                                                           std::optional<diagnostics> invalid)
+EVOLINK_DECL void wait_op(core_ptr core, origin api, std::string id, std::optional<task> known, shared_wait_options opts,
+                          std::optional<diagnostics> invalid, std::unique_ptr<wait_completion> done)
 {
-    if (invalid) co_return failure<task>(make_error_code(errc::invalid_request), std::move(*invalid));
-    co_return co_await wait_for_task(std::move(core), std::move(api), std::move(id), std::move(known),
-                                     std::move(opts));
+    wait_record::start_args a;
+    a.id = std::move(id);
+    a.known = std::move(known);
+    a.opts = std::move(opts);
+    a.invalid = std::move(invalid);
+    start_wait_record(std::move(core), std::move(api), std::move(a), std::move(done));
 }
 
 EVOLINK_DECL boost::asio::awaitable<outcome<task>> generate_op(core_ptr core, origin api, origin files,
@@ -104,7 +107,7 @@ EVOLINK_DECL boost::asio::awaitable<outcome<task>> generate_op(core_ptr core, or
     // Journaled before on_submitted runs: a hook that throws leaves the task
     // in the journal, where resume() finds it.
     if (opts->journal) {
-        auto failed = co_await journal_add(core, *opts->journal, created.value.id, created.value);
+        auto failed = co_await journal_add(core, *opts->journal, created.value.id, &created.value);
         if (failed) co_return outcome<task>{make_error_code(errc::journal_failed), std::move(*failed), std::move(created.value)};
     }
     if (opts->on_submitted) {
