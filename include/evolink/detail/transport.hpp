@@ -199,6 +199,18 @@ public:
     /// The waits asleep between two reads (detail/wait_record.hpp).
     wait_scheduler& waits() noexcept { return waits_; }
 
+    /// `o`, shared by the records of the waits that read from it (all of
+    /// them: a client has one API origin), instead of a copy in each.
+    std::shared_ptr<const origin> wait_origin(const origin& o)
+    {
+        auto same = [&](const origin& a) {
+            return a.tls == o.tls && a.host == o.host && a.port == o.port && a.path == o.path &&
+                   a.host_header == o.host_header && a.host_is_ip == o.host_is_ip;
+        };
+        if (!wait_origin_ || !same(*wait_origin_)) wait_origin_ = std::make_shared<const origin>(o);
+        return wait_origin_;
+    }
+
     /// Where blocking file work runs (see file_io.hpp); on the strand only.
     asio::any_io_executor file_executor() { return file_pool_.get(); }
 
@@ -875,6 +887,7 @@ private:
     file_pool file_pool_{opts_.file_executor};
     batch_state batches_;
     wait_scheduler waits_{strand_};
+    std::shared_ptr<const origin> wait_origin_;
 };
 
 } // namespace evolink::detail

@@ -42,15 +42,15 @@ template <class Handler>
 class wait_completion_for final : public wait_completion {
 public:
     wait_completion_for(Handler h, const boost::asio::any_io_executor& strand)
-        : handler_(std::move(h)), executor_(boost::asio::get_associated_executor(handler_, strand)),
-          work_(boost::asio::prefer(boost::asio::any_io_executor(executor_),
+        : handler_(std::move(h)),
+          work_(boost::asio::prefer(boost::asio::any_io_executor(boost::asio::get_associated_executor(handler_, strand)),
                                     boost::asio::execution::outstanding_work.tracked))
     {
     }
 
     void complete(std::exception_ptr ep, outcome<task> r) override
     {
-        auto ex = executor_;
+        auto ex = work_; // the handler's executor
         boost::asio::dispatch(ex, [h = std::move(handler_), work = std::move(work_), ep, r = std::move(r)]() mutable {
             std::move(h)(ep, std::move(r));
         });
@@ -63,8 +63,7 @@ public:
 
 private:
     Handler handler_;
-    boost::asio::associated_executor_t<Handler, boost::asio::any_io_executor> executor_;
-    boost::asio::any_io_executor work_;
+    boost::asio::any_io_executor work_; // the handler's executor, tracked: like co_spawn's completion
 };
 
 template <class Handler>

@@ -6,8 +6,8 @@
 // handler, and the phase it is in. Asleep, it is only an entry of the
 // client's wait_scheduler; a coroutine runs only while something is in
 // flight (a read, the GET that confirms a callback, the journal's calls).
-// The receiver's callback is routed to it by task id (callback_receiver's
-// wait, cancelled when the wait ends). docs/waiting.md draws the phases.
+// The receiver's callback is routed to it by task id (the record is the
+// receiver's subscriber meanwhile). docs/waiting.md draws the phases.
 
 #include <evolink/callback_receiver.hpp>
 #include <evolink/detail/task_ops.hpp>
@@ -18,7 +18,6 @@
 #include <evolink/journal.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
-#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -43,7 +42,9 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> wait_read(std::shared_ptr<transpor
     co_return co_await read_for_wait(std::move(core), std::move(api), std::move(id), allowance, retry_after);
 }
 
-class wait_record final : public wait_entry, public std::enable_shared_from_this<wait_record> {
+class wait_record final : public wait_entry,
+                          public receiver_subscriber,
+                          public std::enable_shared_from_this<wait_record> {
 public:
     struct start_args {
         std::string id;
@@ -53,8 +54,8 @@ public:
         bool recorded = false; // the journal has it already
     };
 
-    wait_record(const std::shared_ptr<transport>& core, origin api, std::unique_ptr<wait_completion> done)
-        : core_(core), api_(std::move(api)), done_(std::move(done))
+    wait_record(const std::shared_ptr<transport>& core, const origin& api, std::unique_ptr<wait_completion> done)
+        : core_(core), api_(core->wait_origin(api)), done_(std::move(done))
     {
     }
 
@@ -62,7 +63,7 @@ public:
     static void start(const std::shared_ptr<transport>& core, origin api, start_args a,
                       std::unique_ptr<wait_completion> done)
     {
-        auto self = std::make_shared<wait_record>(core, std::move(api), std::move(done));
+        auto self = std::make_shared<wait_record>(core, api, std::move(done));
         self->st_.id = std::move(a.id);
         self->st_.opts = std::move(a.opts);
         self->st_.api_key = core->options().api_key;
@@ -128,7 +129,7 @@ private:
         retry_after_.reset();
         // A read may wait for others to join its batch: a tenth of the pause
         // before it, so that fast polling stays fast (detail/batch_ops.hpp).
-        asio::co_spawn(core->strand(), wait_read(core, api_, st_.id, step_.delay / 10, true, &retry_after_),
+        asio::co_spawn(core->strand(), wait_read(core, *api_, st_.id, step_.delay / 10, true, &retry_after_),
                        asio::bind_cancellation_slot(read_signal_.slot(), [self = shared_from_this(), core](
                                                                              std::exception_ptr ep, outcome<task> r) {
                            self->read_done(core, ep, std::move(r));
@@ -153,18 +154,35 @@ private:
         task t;
     };
 
-    void listen(const std::shared_ptr<transport>& core)
+
+    /// Routed to this record by task id (no coroutine meanwhile).
+    void listen(const std::shared_ptr<transport>&)
     {
         listening_ = true;
-        auto on_callback = [self = shared_from_this(), core](error_code ec, task t) {
-            self->listening_ = false;
-            if (self->phase_ == phase::ending || self->phase_ == phase::done) return;
-            self->hint_ = std::make_unique<hint>(hint{ec, std::move(t)});
-            // Arrived during a read: looked at once the read has answered.
-            if (self->phase_ == phase::asleep) self->take_hint(core);
-        };
-        st_.opts->callbacks->wait(st_.id, asio::bind_cancellation_slot(
-                                              callback_signal_.slot(), asio::bind_executor(core->strand(), std::move(on_callback))));
+        receiver_subscribe(*st_.opts->callbacks, st_.id, shared_from_this());
+    }
+
+    /// On the receiver's strand: over to the client's.
+    void delivered(error_code ec, task t) override
+    {
+        auto core = core_.lock(); // gone: the io_context was destroyed with the wait open
+        if (!core) return;
+        asio::post(core->strand(), [self = shared_from_this(), core, ec, t = std::move(t)]() mutable {
+            self->on_callback(core, ec, std::move(t));
+        });
+    }
+
+    void on_callback(const std::shared_ptr<transport>& core, error_code ec, task t)
+    {
+        listening_ = false;
+        if (phase_ == phase::ending) { // the end was waiting for the receiver to let go
+            keep_.reset();
+            return wrap_up(core);
+        }
+        if (phase_ == phase::done) return;
+        hint_ = std::make_unique<hint>(hint{ec, std::move(t)});
+        // Arrived during a read: looked at once the read has answered.
+        if (phase_ == phase::asleep) take_hint(core);
     }
 
     void take_hint(const std::shared_ptr<transport>& core)
@@ -185,9 +203,9 @@ private:
             return end(core, st_.finish(std::move(h->t)));
         }
         // Callbacks are not signed: confirm with a GET before believing one.
-        hint_status_ = std::move(h->t.status_text);
+        hint_ = std::move(h); // its status_text, for the log line
         phase_ = phase::confirming;
-        asio::co_spawn(core->strand(), wait_read(core, api_, st_.id, {}, false, nullptr),
+        asio::co_spawn(core->strand(), wait_read(core, *api_, st_.id, {}, false, nullptr),
                        asio::bind_cancellation_slot(read_signal_.slot(), [self = shared_from_this(), core](
                                                                              std::exception_ptr ep, outcome<task> r) {
                            self->confirmed(core, ep, std::move(r));
@@ -196,14 +214,15 @@ private:
 
     void confirmed(const std::shared_ptr<transport>& core, std::exception_ptr ep, outcome<task> r)
     {
+        auto said = std::move(hint_);
         if (cancelled_ || r.ec == asio::error::operation_aborted) return end(core, st_.aborted());
         if (ep) return complete(ep, {});
         if (r.ec && !retryable_read(r.ec)) return end(core, st_.ended_by(std::move(r)));
         if (!r.ec) {
             if (!st_.observe(r.value)) return end_hook_failed(core);
             if (r.value.finished()) return end(core, st_.finish(std::move(r.value)));
-            core->log(log_level::warning, "a callback for " + st_.id + " said " + hint_status_ + " but the task is " +
-                                              r.value.status_text + "; ignored it");
+            core->log(log_level::warning, "a callback for " + st_.id + " said " + said->t.status_text +
+                                              " but the task is " + r.value.status_text + "; ignored it");
         } // else cannot confirm now: polling will tell
         listen(core);
         next(core);
@@ -215,16 +234,19 @@ private:
     /// read in flight is cancelled (it ends the wait when it returns).
     void cancel(asio::cancellation_type t)
     {
-        if (t == asio::cancellation_type::none || phase_ == phase::ending || phase_ == phase::done) return;
+        if (t == asio::cancellation_type::none || cancelled_ || phase_ == phase::ending || phase_ == phase::done)
+            return;
         cancelled_ = true;
         if (phase_ == phase::reading || phase_ == phase::confirming)
             return read_signal_.emit(asio::cancellation_type::terminal);
         auto core = core_.lock();
         if (phase_ != phase::asleep || !core) return; // starting: begin() sees the flag
         core->waits().remove(*this);
-        phase_ = phase::ending;
-        // Not from inside the slot's handler: complete() clears that slot.
-        asio::post(core->strand(), [self = shared_from_this(), core] { self->end(core, self->st_.aborted()); });
+        // Not from inside the slot's handler: complete() clears that slot. A
+        // callback that comes first ends the wait itself (take_hint).
+        asio::post(core->strand(), [self = shared_from_this(), core] {
+            if (self->phase_ == phase::asleep) self->end(core, self->st_.aborted());
+        });
     }
 
     void end_hook_failed(const std::shared_ptr<transport>& core)
@@ -234,21 +256,25 @@ private:
         end(core, std::move(r));
     }
 
-    /// The wait has its outcome: stop listening, drop the receiver's copy,
-    /// mark the journal, then complete.
+    /// The wait has its outcome: stop listening (the receiver's wait has
+    /// ended before the handler runs), drop the receiver's copy, mark the
+    /// journal, then complete.
     void end(const std::shared_ptr<transport>& core, outcome<task> r)
     {
         phase_ = phase::ending;
         core->waits().remove(*this);
-        if (listening_) {
-            listening_ = false;
-            callback_signal_.emit(asio::cancellation_type::terminal);
-        }
+        result_ = std::make_unique<outcome<task>>(std::move(r));
+        if (!listening_) return wrap_up(core);
+        keep_ = core; // nothing else may hold the client state until the receiver answers
+        receiver_unsubscribe(*st_.opts->callbacks, st_.id, shared_from_this()); // on_callback calls wrap_up
+    }
+
+    void wrap_up(const std::shared_ptr<transport>& core)
+    {
         // A callback for this task that arrives later is of no use.
         if (st_.opts->callbacks) st_.opts->callbacks->discard(st_.id);
         auto* j = st_.opts->journal;
-        if (!j) return complete({}, std::move(r));
-        result_ = std::make_unique<outcome<task>>(std::move(r));
+        if (!j) return complete({}, std::move(*result_));
         asio::co_spawn(core->strand(), journal_finish(core, *j, st_.id, *result_),
                        [self = shared_from_this(), core](std::exception_ptr ep) {
                            self->complete(ep, std::move(*self->result_));
@@ -268,7 +294,7 @@ private:
     // asleep, the timer's handler holds it; else the handler of what is in
     // flight (a read, the receiver's wait, the journal's call).
     std::weak_ptr<transport> core_;
-    origin api_;
+    std::shared_ptr<const origin> api_;
     std::unique_ptr<wait_completion> done_;
     wait_state st_;
     wait_step step_;
@@ -277,12 +303,11 @@ private:
     bool listening_ = false;
     asio::cancellation_slot user_slot_;
     asio::cancellation_signal read_signal_;
-    asio::cancellation_signal callback_signal_;
     std::optional<std::chrono::milliseconds> retry_after_;
     std::unique_ptr<task> known_;                      // until the wait begins
-    std::unique_ptr<hint> hint_;                       // a callback not looked at yet
-    std::string hint_status_;                          // what the callback being confirmed said
-    std::unique_ptr<outcome<task>> result_;            // while the journal marks it
+    std::unique_ptr<hint> hint_;                       // a callback not looked at yet, or being confirmed
+    std::unique_ptr<outcome<task>> result_;            // while the receiver lets go, and the journal marks it
+    std::shared_ptr<transport> keep_;                  // while the receiver lets go
 };
 
 /// Starts a wait on the client's strand; `done` receives its outcome.
