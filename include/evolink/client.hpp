@@ -579,11 +579,14 @@ private:
             }
             req = &*with_callback;
         }
-        auto body_fn = [core = parts_.core, api = parts_.api, files = parts_.files, p = prepare(*req),
-                        opts = std::make_shared<const wait_options>(std::move(opts))]() mutable {
-            return detail::generate_op(std::move(core), std::move(api), std::move(files), std::move(p), std::move(opts));
+        auto go = [core = parts_.core, api = parts_.api, files = parts_.files, p = prepare(*req),
+                   opts = std::make_shared<const wait_options>(std::move(opts))](
+                      std::unique_ptr<detail::wait_completion> done) mutable {
+            detail::generate_op(std::move(core), std::move(api), std::move(files), std::move(p), std::move(opts),
+                                std::move(done));
         };
-        return detail::start<task>(std::forward<Token>(token), parts_.strand, std::move(body_fn));
+        return boost::asio::async_initiate<Token, void(error_code, task)>(
+            detail::launch_wait{}, token, static_cast<diagnostics*>(nullptr), parts_.strand, std::move(go));
     }
 
     detail::client_parts parts_;

@@ -110,9 +110,10 @@ EVOLINK_DECL boost::asio::awaitable<outcome<task>> get_task_op(core_ptr core, or
 /// handed the caller's handler, erased, and delivers its outcome to it.
 EVOLINK_DECL void wait_op(core_ptr core, origin api, std::string id, std::optional<task> known, shared_wait_options opts,
                           std::optional<diagnostics> invalid, std::unique_ptr<wait_completion> done);
-EVOLINK_DECL boost::asio::awaitable<outcome<task>> generate_op(core_ptr core, origin api, origin files,
-                                                               std::shared_ptr<const prepared_create> p,
-                                                               shared_wait_options opts);
+/// The creation is a coroutine; the wait that follows, a record that takes
+/// over the handler.
+EVOLINK_DECL void generate_op(core_ptr core, origin api, origin files, std::shared_ptr<const prepared_create> p,
+                              shared_wait_options opts, std::unique_ptr<wait_completion> done);
 EVOLINK_DECL boost::asio::awaitable<outcome<std::vector<resumed_task>>> resume_op(core_ptr core, origin api,
                                                                                   shared_wait_options opts);
 EVOLINK_DECL boost::asio::awaitable<outcome<file_info>> upload_op(core_ptr core, origin files,

@@ -2,21 +2,18 @@
 #ifndef EVOLINK_DETAIL_WAIT_OPS_HPP
 #define EVOLINK_DETAIL_WAIT_OPS_HPP
 
-// The waits as the client's operations use them: wait_for_task, a wait
-// record awaited from a coroutine (generate: create, then wait), and
-// resume_all, a record per unfinished task of the journal.
+// resume_all: a wait record per unfinished task of the journal (client::wait
+// starts one in impl/client.ipp; generate, once the task is created).
 
 #include <evolink/detail/checks.hpp>
 #include <evolink/detail/wait_completion.hpp>
 #include <evolink/detail/wait_record.hpp>
 #include <evolink/journal.hpp>
 
-#include <boost/asio/async_result.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include <memory>
 #include <optional>
@@ -24,25 +21,6 @@
 #include <vector>
 
 namespace evolink::detail {
-
-/// Waits for `id` (recorded in the journal first, unless `recorded`: the
-/// caller did it); the awaiting coroutine's cancellation cancels the wait.
-EVOLINK_INLINE asio::awaitable<outcome<task>> wait_for_task(std::shared_ptr<transport> core, origin api, std::string id,
-                                                            std::optional<task> known, shared_wait_options opts,
-                                                            bool recorded = false)
-{
-    wait_record::start_args a;
-    a.id = std::move(id);
-    a.known = std::move(known);
-    a.opts = std::move(opts);
-    a.recorded = recorded;
-    auto init = [](auto handler, std::shared_ptr<transport> core, origin api, wait_record::start_args a) {
-        auto strand = core->strand();
-        start_wait_record(std::move(core), std::move(api), std::move(a), make_wait_completion(std::move(handler), strand));
-    };
-    co_return co_await asio::async_initiate<const asio::use_awaitable_t<>, void(std::exception_ptr, outcome<task>)>(
-        init, asio::use_awaitable, std::move(core), std::move(api), std::move(a));
-}
 
 EVOLINK_INLINE asio::awaitable<bool> cancelled()
 {
