@@ -65,6 +65,16 @@ namespace detail {
 // compile Beast's HTTP server (docs/building.md).
 struct receiver_state;
 EVOLINK_DECL boost::asio::awaitable<outcome<task>> receiver_wait(std::shared_ptr<receiver_state> st, std::string id);
+struct receiver_access;
+
+/// A client wait's place in the receiver: what wait() does, without a
+/// coroutine (a wait record, detail/wait_record.hpp, is one).
+struct receiver_subscriber {
+    virtual ~receiver_subscriber() = default;
+    /// Once, on the receiver's strand: the callback's task, or
+    /// operation_aborted (the receiver stopped, or unsubscribed).
+    virtual void delivered(error_code ec, task t) = 0;
+};
 } // namespace detail
 
 class callback_receiver {
@@ -137,9 +147,18 @@ public:
     EVOLINK_DECL std::size_t accept_errors() const noexcept;
 
 private:
+    friend struct detail::receiver_access;
     std::shared_ptr<detail::receiver_state> st_;
     executor_type strand_; // the state's strand, for wait()'s initiation
 };
+
+namespace detail {
+/// `s` receives the callback of `task_id` (or the one that came early):
+/// callback_receiver::wait() for a wait record. Safe from any thread.
+EVOLINK_DECL void receiver_subscribe(callback_receiver& r, std::string task_id, std::shared_ptr<receiver_subscriber> s);
+/// Takes `s` back: it receives operation_aborted, unless it had its callback.
+EVOLINK_DECL void receiver_unsubscribe(callback_receiver& r, std::string task_id, std::shared_ptr<receiver_subscriber> s);
+} // namespace detail
 
 } // namespace evolink
 

@@ -577,13 +577,15 @@ private:
     auto start_wait(std::string_view task_id, std::optional<task> known, wait_options opts, Token&& token)
     {
         auto invalid = detail::check_task_id(task_id);
-        auto body_fn = [core = parts_.core, origin = parts_.api, id = std::string(task_id), known = std::move(known),
-                        opts = std::make_shared<const wait_options>(std::move(opts)),
-                        invalid = std::move(invalid)]() mutable {
-            return detail::wait_op(std::move(core), std::move(origin), std::move(id), std::move(known), std::move(opts),
-                                   std::move(invalid));
+        // No coroutine: the wait is a record that keeps the handler (detail/wait_completion.hpp).
+        auto go = [core = parts_.core, origin = parts_.api, id = std::string(task_id), known = std::move(known),
+                   opts = std::make_shared<const wait_options>(std::move(opts)),
+                   invalid = std::move(invalid)](std::unique_ptr<detail::wait_completion> done) mutable {
+            detail::wait_op(std::move(core), std::move(origin), std::move(id), std::move(known), std::move(opts),
+                            std::move(invalid), std::move(done));
         };
-        return detail::start<task>(std::forward<Token>(token), parts_.core, parts_.strand, std::move(body_fn));
+        return boost::asio::async_initiate<Token, void(error_code, task)>(
+            detail::launch_wait{}, token, static_cast<diagnostics*>(nullptr), parts_.strand, std::move(go));
     }
 
     template <class R, class Token>
@@ -602,11 +604,14 @@ private:
             }
             req = &*with_callback;
         }
-        auto body_fn = [core = parts_.core, api = parts_.api, files = parts_.files, p = prepare(*req),
-                        opts = std::make_shared<const wait_options>(std::move(opts))]() mutable {
-            return detail::generate_op(std::move(core), std::move(api), std::move(files), std::move(p), std::move(opts));
+        auto go = [core = parts_.core, api = parts_.api, files = parts_.files, p = prepare(*req),
+                   opts = std::make_shared<const wait_options>(std::move(opts))](
+                      std::unique_ptr<detail::wait_completion> done) mutable {
+            detail::generate_op(std::move(core), std::move(api), std::move(files), std::move(p), std::move(opts),
+                                std::move(done));
         };
-        return detail::start<task>(std::forward<Token>(token), parts_.core, parts_.strand, std::move(body_fn));
+        return boost::asio::async_initiate<Token, void(error_code, task)>(
+            detail::launch_wait{}, token, static_cast<diagnostics*>(nullptr), parts_.strand, std::move(go));
     }
 
     detail::client_parts parts_;

@@ -107,6 +107,15 @@ EVOLINK_DECL bool op_begin(const std::shared_ptr<transport>& core, cancel_state&
 /// ...and ended (on its strand).
 EVOLINK_DECL void op_end(const std::shared_ptr<transport>& core, cancel_state& c) noexcept;
 
+/// The outcome of an operation started after client::shutdown.
+template <class T>
+outcome<T> shut_down_outcome()
+{
+    diagnostics d;
+    d.message = "the client is shut down (client::shutdown): nothing was sent";
+    return {make_error_code(errc::shut_down), std::move(d), T{}};
+}
+
 /// Cancellation filters for an operation's body (see launch_op). Every type
 /// asked for is recorded (the body reads it); the body's I/O is given
 /// terminal, or, while a creation's request is on the wire (shielded), only
@@ -208,9 +217,7 @@ struct launch_op {
                 if constexpr (Tracked) {
                     if (!op_begin(core, *cancel)) {
                         cancel->done = true;
-                        diagnostics d;
-                        d.message = "the client is shut down (client::shutdown): nothing was sent";
-                        co_return outcome<T>{make_error_code(errc::shut_down), std::move(d), T{}};
+                        co_return shut_down_outcome<T>();
                     }
                     struct ended { // also when the body throws
                         std::shared_ptr<transport>& core;

@@ -13,6 +13,7 @@
 #include <evolink/detail/async.hpp>
 #include <evolink/detail/config.hpp>
 #include <evolink/detail/origin.hpp>
+#include <evolink/detail/wait_completion.hpp>
 #include <evolink/error.hpp>
 #include <evolink/files.hpp>
 #include <evolink/images.hpp>
@@ -110,12 +111,14 @@ EVOLINK_DECL boost::asio::awaitable<outcome<task>> submit_op(core_ptr core, orig
                                                              std::shared_ptr<const prepared_create> p, std::string key);
 EVOLINK_DECL boost::asio::awaitable<outcome<task>> get_task_op(core_ptr core, origin api, std::string id,
                                                                std::optional<diagnostics> invalid);
-EVOLINK_DECL boost::asio::awaitable<outcome<task>> wait_op(core_ptr core, origin api, std::string id,
-                                                           std::optional<task> known, shared_wait_options opts,
-                                                           std::optional<diagnostics> invalid);
-EVOLINK_DECL boost::asio::awaitable<outcome<task>> generate_op(core_ptr core, origin api, origin files,
-                                                               std::shared_ptr<const prepared_create> p,
-                                                               shared_wait_options opts);
+/// A wait is not a coroutine but a record (detail/wait_record.hpp): it is
+/// handed the caller's handler, erased, and delivers its outcome to it.
+EVOLINK_DECL void wait_op(core_ptr core, origin api, std::string id, std::optional<task> known, shared_wait_options opts,
+                          std::optional<diagnostics> invalid, std::unique_ptr<wait_completion> done);
+/// The creation is a coroutine; the wait that follows, a record that takes
+/// over the handler.
+EVOLINK_DECL void generate_op(core_ptr core, origin api, origin files, std::shared_ptr<const prepared_create> p,
+                              shared_wait_options opts, std::unique_ptr<wait_completion> done);
 EVOLINK_DECL boost::asio::awaitable<outcome<std::vector<resumed_task>>> resume_op(core_ptr core, origin api,
                                                                                   shared_wait_options opts);
 EVOLINK_DECL boost::asio::awaitable<outcome<file_info>> upload_op(core_ptr core, origin files,

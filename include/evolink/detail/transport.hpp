@@ -9,6 +9,7 @@
 
 #include <evolink/detail/async.hpp>
 #include <evolink/detail/batch_reads.hpp>
+#include <evolink/detail/wait_scheduler.hpp>
 #include <evolink/detail/byte_stream.hpp>
 #include <evolink/detail/config.hpp>
 #include <evolink/detail/file_io.hpp>
@@ -201,6 +202,21 @@ public:
 
     /// The waits' reads being gathered into batches (detail/batch_ops.hpp).
     batch_state& batches() noexcept { return batches_; }
+
+    /// The waits asleep between two reads (detail/wait_record.hpp).
+    wait_scheduler& waits() noexcept { return waits_; }
+
+    /// `o`, shared by the records of the waits that read from it (all of
+    /// them: a client has one API origin), instead of a copy in each.
+    std::shared_ptr<const origin> wait_origin(const origin& o)
+    {
+        auto same = [&](const origin& a) {
+            return a.tls == o.tls && a.host == o.host && a.port == o.port && a.path == o.path &&
+                   a.host_header == o.host_header && a.host_is_ip == o.host_is_ip;
+        };
+        if (!wait_origin_ || !same(*wait_origin_)) wait_origin_ = std::make_shared<const origin>(o);
+        return wait_origin_;
+    }
 
     /// Where blocking file work runs (see file_io.hpp); on the strand only.
     asio::any_io_executor file_executor() { return file_pool_.get(); }
@@ -904,6 +920,8 @@ private:
     batch_state batches_;
     proxy_route proxy_;
     op_registry ops_;
+    wait_scheduler waits_{strand_};
+    std::shared_ptr<const origin> wait_origin_;
 };
 
 } // namespace evolink::detail

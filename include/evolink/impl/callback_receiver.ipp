@@ -26,6 +26,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <vector>
 
 namespace evolink {
 namespace detail {
@@ -49,6 +50,7 @@ struct receiver_state : std::enable_shared_from_this<receiver_state> {
     // On the strand only:
     bool stopped = false;
     std::multimap<std::string, receiver_waiter*> waiters;
+    std::multimap<std::string, std::shared_ptr<receiver_subscriber>> subscribers; // client waits
     std::map<std::string, task> early;
     std::deque<std::string> early_order;
     std::set<std::pair<std::string, std::size_t>> seen; // (task id, body hash)
@@ -154,12 +156,17 @@ struct receiver_state : std::enable_shared_from_this<receiver_state> {
             seen_order.pop_front();
         }
         auto range = waiters.equal_range(t.id);
-        if (range.first != range.second) {
+        auto subs = subscribers.equal_range(t.id);
+        if (range.first != range.second || subs.first != subs.second) {
             for (auto it = range.first; it != range.second; ++it) {
                 it->second->result = t;
                 it->second->timer->cancel();
             }
             waiters.erase(range.first, range.second);
+            std::vector<std::shared_ptr<receiver_subscriber>> to;
+            for (auto it = subs.first; it != subs.second; ++it) to.push_back(std::move(it->second));
+            subscribers.erase(subs.first, subs.second);
+            for (auto& s : to) s->delivered({}, t);
             return;
         }
         if (!early.count(t.id)) early_order.push_back(t.id);
@@ -196,18 +203,61 @@ struct receiver_state : std::enable_shared_from_this<receiver_state> {
         co_return failure<task>(boost::asio::error::operation_aborted, std::move(d));
     }
 
+    void subscribe(std::string id, std::shared_ptr<receiver_subscriber> s)
+    {
+        if (auto it = early.find(id); it != early.end()) {
+            auto t = std::move(it->second);
+            early.erase(it);
+            std::erase(early_order, id);
+            return s->delivered({}, std::move(t));
+        }
+        if (stopped) return s->delivered(boost::asio::error::operation_aborted, {});
+        subscribers.emplace(std::move(id), std::move(s));
+    }
+
+    void unsubscribe(const std::string& id, const std::shared_ptr<receiver_subscriber>& s)
+    {
+        auto range = subscribers.equal_range(id);
+        for (auto it = range.first; it != range.second; ++it)
+            if (it->second == s) {
+                subscribers.erase(it);
+                return s->delivered(boost::asio::error::operation_aborted, {});
+            }
+    }
+
     void stop()
     {
         stopped = true;
         stopped_flag = true;
         if (listener) listener->stop();
         for (auto& [id, w] : waiters) w->timer->cancel();
+        auto subs = std::move(subscribers);
+        subscribers.clear();
+        for (auto& [id, s] : subs) s->delivered(boost::asio::error::operation_aborted, {});
     }
 };
 
 EVOLINK_DECL boost::asio::awaitable<outcome<task>> receiver_wait(std::shared_ptr<receiver_state> st, std::string id)
 {
     return receiver_state::wait(std::move(st), std::move(id));
+}
+
+struct receiver_access {
+    static const std::shared_ptr<receiver_state>& state(callback_receiver& r) { return r.st_; }
+};
+
+EVOLINK_DECL void receiver_subscribe(callback_receiver& r, std::string task_id, std::shared_ptr<receiver_subscriber> s)
+{
+    auto& st = receiver_access::state(r);
+    boost::asio::post(st->strand, [st, id = std::move(task_id), s = std::move(s)]() mutable {
+        st->subscribe(std::move(id), std::move(s));
+    });
+}
+
+EVOLINK_DECL void receiver_unsubscribe(callback_receiver& r, std::string task_id, std::shared_ptr<receiver_subscriber> s)
+{
+    auto& st = receiver_access::state(r);
+    boost::asio::post(st->strand, [st, id = std::move(task_id), s = std::move(s)] { st->unsubscribe(id, s); });
 }
 
 } // namespace detail

@@ -16,6 +16,7 @@
 #include <evolink/detail/strand.hpp>
 #include <evolink/detail/task_ops.hpp>
 #include <evolink/detail/transport.hpp>
+#include <evolink/detail/wait_ops.hpp>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
@@ -136,25 +137,32 @@ EVOLINK_DECL boost::asio::awaitable<outcome<task>> get_task_op(core_ptr core, or
     return read_task(std::move(core), std::move(api), std::move(id), std::move(invalid));
 }
 
-EVOLINK_DECL boost::asio::awaitable<outcome<task>> wait_op(core_ptr core, origin api, std::string id,
-                                                           std::optional<task> known, shared_wait_options opts,
-                                                           std::optional<diagnostics> invalid)
+EVOLINK_DECL void wait_op(core_ptr core, origin api, std::string id, std::optional<task> known, shared_wait_options opts,
+                          std::optional<diagnostics> invalid, std::unique_ptr<wait_completion> done)
 {
-    if (invalid) co_return failure<task>(make_error_code(errc::invalid_request), std::move(*invalid));
-    co_return co_await wait_for_task(std::move(core), std::move(api), std::move(id), std::move(known),
-                                     std::move(opts));
+    wait_record::start_args a;
+    a.id = std::move(id);
+    a.known = std::move(known);
+    a.opts = std::move(opts);
+    a.invalid = std::move(invalid);
+    start_wait_record(std::move(core), std::move(api), std::move(a), std::move(done));
 }
 
-EVOLINK_DECL boost::asio::awaitable<outcome<task>> generate_op(core_ptr core, origin api, origin files,
-                                                               std::shared_ptr<const prepared_create> p,
-                                                               shared_wait_options opts)
+/// generate's first part: create, journal, on_submitted. Its outcome ends
+/// the operation unless `*wait_follows`. Cancelled as launch_op's bodies are.
+EVOLINK_INLINE boost::asio::awaitable<outcome<task>> create_for_wait(core_ptr core, origin api, origin files,
+                                                                     std::shared_ptr<const prepared_create> p,
+                                                                     shared_wait_options opts, bool* wait_follows)
 {
+    co_await boost::asio::this_coro::throw_if_cancelled(false);
+    co_await boost::asio::this_coro::reset_cancellation_state(boost::asio::enable_total_cancellation(),
+                                                              pass_as_terminal{});
     auto created = co_await create_task(core, api, std::move(files), std::move(p), opts->idempotency_key);
     if (created.ec) co_return created;
     // Journaled before on_submitted runs: a hook that throws leaves the task
     // in the journal, where resume() finds it.
     if (opts->journal) {
-        auto failed = co_await journal_add(core, *opts->journal, created.value.id, created.value);
+        auto failed = co_await journal_add(core, *opts->journal, created.value.id, &created.value);
         if (failed) co_return outcome<task>{make_error_code(errc::journal_failed), std::move(*failed), std::move(created.value)};
     }
     if (opts->on_submitted) {
@@ -170,9 +178,65 @@ EVOLINK_DECL boost::asio::awaitable<outcome<task>> generate_op(core_ptr core, or
             co_return outcome<task>{make_error_code(errc::handler_threw), std::move(d), std::move(created.value)};
         }
     }
-    auto id = created.value.id;
-    co_return co_await wait_for_task(std::move(core), std::move(api), std::move(id), std::move(created.value),
-                                     std::move(opts), true);
+    *wait_follows = true;
+    co_return created;
+}
+
+/// What the creation hands over to the wait: the handler, and the
+/// creation's own cancellation signal, emitted only while it runs (co_spawn
+/// would forward a late request to a finished coroutine; see cancel_state).
+struct generation {
+    std::unique_ptr<wait_completion> done;
+    boost::asio::cancellation_signal cancel;
+    bool creating = true;
+    bool wait_follows = false;
+};
+
+EVOLINK_INLINE void start_generation(core_ptr core, origin api, origin files, std::shared_ptr<const prepared_create> p,
+                                     shared_wait_options opts, std::unique_ptr<wait_completion> done)
+{
+    auto g = std::make_shared<generation>();
+    g->done = std::move(done);
+    auto* op = g->done->state(); // client::shutdown ends it through this
+    if (op && !op_begin(core, *op)) return g->done->complete({}, shut_down_outcome<task>());
+    auto slot = g->done->slot();
+    if (slot.is_connected())
+        slot.assign([w = std::weak_ptr<generation>(g)](boost::asio::cancellation_type t) {
+            if (auto g = w.lock(); g && g->creating) g->cancel.emit(t);
+        });
+    auto strand = core->strand();
+    auto created = [g, slot, core, api, opts, op](std::exception_ptr ep, outcome<task> r) mutable {
+        g->creating = false;
+        if (ep || !g->wait_follows) {
+            if (slot.is_connected()) slot.clear();
+            if (op) {
+                op->done = true;
+                op_end(core, *op);
+            }
+            return g->done->complete(ep, std::move(r));
+        }
+        wait_record::start_args a; // the record takes the slot over, and the op_registry's link
+        a.id = r.value.id;
+        a.known = std::move(r.value);
+        a.opts = std::move(opts);
+        a.recorded = true;
+        a.tracked = op != nullptr;
+        wait_record::start(core, api, std::move(a), std::move(g->done));
+    };
+    boost::asio::co_spawn(strand, create_for_wait(core, api, std::move(files), std::move(p), opts, &g->wait_follows),
+                          boost::asio::bind_cancellation_slot(g->cancel.slot(), std::move(created)));
+}
+
+EVOLINK_DECL void generate_op(core_ptr core, origin api, origin files, std::shared_ptr<const prepared_create> p,
+                              shared_wait_options opts, std::unique_ptr<wait_completion> done)
+{
+    // On the strand: the caller's slot is touched there only.
+    auto strand = core->strand();
+    boost::asio::post(strand, [core = std::move(core), api = std::move(api), files = std::move(files), p = std::move(p),
+                               opts = std::move(opts), done = std::move(done)]() mutable {
+        start_generation(std::move(core), std::move(api), std::move(files), std::move(p), std::move(opts),
+                         std::move(done));
+    });
 }
 
 EVOLINK_DECL boost::asio::awaitable<outcome<std::vector<resumed_task>>> resume_op(core_ptr core, origin api,
