@@ -42,17 +42,6 @@ std::deque<ended> start_waits(evolink::client& client, const std::vector<std::st
     return out;
 }
 
-/// Suspends until `done()` holds (run_test's limit ends a test that hangs).
-template <class Pred>
-asio::awaitable<void> until(Pred done)
-{
-    asio::steady_timer t(co_await asio::this_coro::executor);
-    while (!done()) {
-        t.expires_after(2ms);
-        co_await t.async_wait(asio::use_awaitable);
-    }
-}
-
 bool all_ended(const std::deque<ended>& e)
 {
     for (auto& w : e)

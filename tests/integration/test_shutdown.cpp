@@ -19,16 +19,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-template <class Pred>
-asio::awaitable<void> until(Pred done)
-{
-    asio::steady_timer t(co_await asio::this_coro::executor);
-    while (!done()) {
-        t.expires_after(2ms);
-        co_await t.async_wait(asio::use_awaitable);
-    }
-}
-
 struct ended {
     int calls = 0;
     evolink::error_code ec;

@@ -104,6 +104,17 @@ struct fixture {
     }
 };
 
+/// Suspends until `done()` holds (run_test's limit ends a test that hangs).
+template <class Pred>
+asio::awaitable<void> until(Pred done)
+{
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    while (!done()) {
+        t.expires_after(2ms);
+        co_await t.async_wait(asio::use_awaitable);
+    }
+}
+
 inline bool contains(const std::string& haystack, const std::string& needle)
 {
     return haystack.find(needle) != std::string::npos;

@@ -116,6 +116,24 @@ outcome<T> shut_down_outcome()
     return {make_error_code(errc::shut_down), std::move(d), T{}};
 }
 
+/// The cancel_state of an operation on `strand` whose caller's slot is
+/// `slot`: the caller's requests are posted to the strand and emitted there
+/// while the operation runs. None when the slot is not connected, unless
+/// `always` (a client's operations: client::shutdown reaches them through it).
+template <class Slot>
+std::shared_ptr<cancel_state> connect_cancel_state(Slot& slot, const boost::asio::any_io_executor& strand, bool always)
+{
+    if (!slot.is_connected() && !always) return nullptr;
+    auto cancel = std::make_shared<cancel_state>();
+    if (slot.is_connected())
+        slot.assign([cancel, strand](boost::asio::cancellation_type type) {
+            boost::asio::post(strand, [cancel, type] {
+                if (!cancel->done) cancel->signal.emit(type);
+            });
+        });
+    return cancel;
+}
+
 /// Cancellation filters for an operation's body (see launch_op). Every type
 /// asked for is recorded (the body reads it); the body's I/O is given
 /// terminal, or, while a creation's request is on the wire (shielded), only
@@ -192,16 +210,8 @@ struct launch_op {
                     boost::asio::any_io_executor strand, Body body) const
     {
         auto slot = boost::asio::get_associated_cancellation_slot(handler);
-        std::shared_ptr<cancel_state> cancel;
         // A client's operations always have one: client::shutdown cancels them.
-        if (slot.is_connected() || Tracked) cancel = std::make_shared<cancel_state>();
-        if (slot.is_connected()) {
-            slot.assign([cancel, strand](boost::asio::cancellation_type type) {
-                boost::asio::post(strand, [cancel, type] {
-                    if (!cancel->done) cancel->signal.emit(type);
-                });
-            });
-        }
+        auto cancel = connect_cancel_state(slot, strand, Tracked);
         auto executor = boost::asio::get_associated_executor(handler, strand);
         boost::asio::co_spawn(
             strand,

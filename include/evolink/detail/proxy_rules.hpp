@@ -183,17 +183,23 @@ struct proxy_environment {
     }
 };
 
-/// The proxy URL to use for an https connection to `host` under `env`
-/// (nothing: go direct), and which variable named it (for errors).
+/// The proxy URL the environment names for https (nothing: none), and which
+/// variable named it (for errors): HTTPS_PROXY's pair before ALL_PROXY's.
 struct proxy_choice {
     std::string url;
     std::string variable;
 };
+EVOLINK_INLINE std::optional<proxy_choice> environment_proxy(const proxy_environment& env)
+{
+    if (!env.https_proxy.empty()) return proxy_choice{env.https_proxy, "HTTPS_PROXY"};
+    if (!env.all_proxy.empty()) return proxy_choice{env.all_proxy, "ALL_PROXY"};
+    return std::nullopt;
+}
+
+/// The same for a connection to `host`: nothing when NO_PROXY names it.
 EVOLINK_INLINE std::optional<proxy_choice> proxy_from_environment(const proxy_environment& env, std::string_view host)
 {
-    std::optional<proxy_choice> c;
-    if (!env.https_proxy.empty()) c = proxy_choice{env.https_proxy, "HTTPS_PROXY"};
-    else if (!env.all_proxy.empty()) c = proxy_choice{env.all_proxy, "ALL_PROXY"};
+    auto c = environment_proxy(env);
     if (c && no_proxy_matches(env.no_proxy, host)) return std::nullopt;
     return c;
 }
@@ -222,10 +228,10 @@ EVOLINK_INLINE std::variant<proxy_route, std::string> choose_proxy(const std::op
 {
     proxy_route route;
     route.no_proxy = no_proxy.value_or(env.no_proxy);
-    std::string url = option.value_or(!env.https_proxy.empty() ? env.https_proxy : env.all_proxy);
-    if (url.empty()) return route;
-    std::string from = option ? "client_options::proxy"
-                              : (!env.https_proxy.empty() ? "HTTPS_PROXY" : "ALL_PROXY") + std::string(" (from the environment)");
+    auto named = option ? proxy_choice{*option, "client_options::proxy"} : environment_proxy(env).value_or(proxy_choice{});
+    if (named.url.empty()) return route;
+    const auto& url = named.url;
+    std::string from = option ? named.variable : named.variable + " (from the environment)";
     auto parsed = parse_proxy_url(url);
     if (auto* why = std::get_if<std::string>(&parsed)) return from + " " + *why;
     auto& p = std::get<proxy_endpoint>(parsed);

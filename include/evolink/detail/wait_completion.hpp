@@ -92,14 +92,7 @@ struct launch_wait {
     {
         auto slot = boost::asio::get_associated_cancellation_slot(handler);
         // Always: client::shutdown cancels the wait through it (op_registry).
-        auto cancel = std::make_shared<cancel_state>();
-        if (slot.is_connected()) {
-            slot.assign([cancel, strand](boost::asio::cancellation_type type) {
-                boost::asio::post(strand, [cancel, type] {
-                    if (!cancel->done) cancel->signal.emit(type);
-                });
-            });
-        }
+        auto cancel = connect_cancel_state(slot, strand, true);
         auto executor = boost::asio::get_associated_executor(handler, strand);
         using op = op_handler<task, std::decay_t<Handler>>;
         start(make_wait_completion(op{std::forward<Handler>(handler), diag_out, cancel, slot, executor}, strand));

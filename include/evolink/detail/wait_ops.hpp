@@ -22,12 +22,6 @@
 
 namespace evolink::detail {
 
-EVOLINK_INLINE asio::awaitable<bool> cancelled()
-{
-    auto cs = co_await asio::this_coro::cancellation_state;
-    co_return cs.cancelled() != asio::cancellation_type::none;
-}
-
 /// Waits, concurrently, for every unfinished task of the journal.
 EVOLINK_INLINE asio::awaitable<outcome<std::vector<resumed_task>>> resume_all(std::shared_ptr<transport> core, origin api,
                                                                               shared_wait_options opts)
@@ -84,7 +78,7 @@ EVOLINK_INLINE asio::awaitable<outcome<std::vector<resumed_task>>> resume_all(st
     bool cancelled_all = false;
     while (st->remaining > 0) {
         co_await st->done.async_wait(tuple_awaitable);
-        if (!cancelled_all && co_await cancelled()) {
+        if (!cancelled_all && co_await cancellation_requested() != asio::cancellation_type::none) {
             // Cancelling resume cancels every wait (never the tasks); their
             // outcomes are still collected.
             cancelled_all = true;
