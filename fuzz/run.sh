@@ -9,6 +9,7 @@
 #   FUZZ_BUILD_DIR   build directory (default build-fuzz/ at the repository root)
 #   FUZZ_TARGETS     space-separated target names to run (default: all)
 #   CXX              compiler (default clang++; must support -fsanitize=fuzzer)
+#   FUZZ_JOBS        builds and fuzzers run at once (default: nproc)
 #
 # Prints one line per target, "fuzz <name>: ok (<runs> runs)". Exits
 # non-zero when a target fails to build (at once) or when any target finds a
@@ -65,35 +66,61 @@ fi
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/evolink-fuzz.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
-# Build, one target at a time. A binary newer than its source, every header
-# under include/ and this script is up to date.
-for name in "${targets[@]}"; do
-  src="fuzz/$name.cpp"
-  bin="$build_dir/$name"
-  if [[ ! -f "$src" ]]; then
-    echo "fuzz: no such target: $src" >&2
-    exit 1
+# JOBS builds, then JOBS fuzzers, at once (CI machines have 2 cores; each
+# fuzzer is one process on one core, so its budget is the same either way).
+jobs="${FUZZ_JOBS:-$(nproc)}"
+running=0
+status=0
+# spawn CMD...: runs CMD in the background, at most $jobs at once; a failure
+# sets status=1.
+spawn() {
+  if ((running >= jobs)); then
+    wait -n || status=1
+    running=$((running - 1))
   fi
+  "$@" &
+  running=$((running + 1))
+}
+wait_all() {
+  while ((running > 0)); do
+    wait -n || status=1
+    running=$((running - 1))
+  done
+}
+
+# build_one NAME: a binary newer than its source, every header under include/
+# and this script is up to date.
+build_one() {
+  local name="$1" src="fuzz/$1.cpp" bin="$build_dir/$1" start=$SECONDS
   if [[ -x "$bin" && "$bin" -nt "$src" && "$bin" -nt fuzz/run.sh ]] &&
      [[ -z "$(find include -type f -newer "$bin" -print -quit)" ]]; then
     echo "fuzz $name: build up to date"
-    continue
+    return 0
   fi
-  start=$SECONDS
   if ! "$cxx" "${cxxflags[@]}" "$src" -o "$bin.tmp" "${libs[@]}" >"$tmp/$name.build.log" 2>&1; then
     cat "$tmp/$name.build.log" >&2
     rm -f "$bin.tmp"
     echo "fuzz $name: BUILD FAILED" >&2
-    exit 1
+    return 1
   fi
   mv -f "$bin.tmp" "$bin"
   echo "fuzz $name: built in $((SECONDS - start))s"
-done
+}
 
-# Run.
-status=0
 for name in "${targets[@]}"; do
-  bin="$build_dir/$name"
+  if [[ ! -f "fuzz/$name.cpp" ]]; then
+    echo "fuzz: no such target: fuzz/$name.cpp" >&2
+    exit 1
+  fi
+done
+for name in "${targets[@]}"; do spawn build_one "$name"; done
+wait_all
+((status == 0)) || exit 1
+
+# run_one NAME: fuzzes NAME for $seconds; 1 when it found something.
+run_one() {
+  local name="$1"
+  local bin="$build_dir/$name" corpus artifacts args log marker rc runs crashes
   corpus="$tmp/$name.corpus"
   mkdir -p "$corpus"
   if [[ -d "fuzz/corpus/$name" ]]; then
@@ -114,7 +141,6 @@ for name in "${targets[@]}"; do
   crashes=()
   while IFS= read -r -d '' f; do crashes+=("$f"); done < <(find "$artifacts" -type f -newer "$marker" -print0)
   if ((rc != 0)) || ((${#crashes[@]} > 0)); then
-    status=1
     echo "fuzz $name: FAILED (exit $rc, ${runs:-?} runs)" >&2
     echo "---- last lines of the log ----" >&2
     tail -n 60 "$log" >&2
@@ -124,8 +150,11 @@ for name in "${targets[@]}"; do
       echo "reproduce: $bin $f" >&2
     done
     echo "full log: $log" >&2
-    continue
+    return 1
   fi
   echo "fuzz $name: ok (${runs:-?} runs)"
-done
+}
+
+for name in "${targets[@]}"; do spawn run_one "$name"; done
+wait_all
 exit "$status"
