@@ -1,6 +1,7 @@
-// The tiny consumer program shared by every build in tests/consumers/: it
-// starts the in-process fake EvoLink server, submits one text-to-image task
-// through the client and exits 0 when the server answered with a task id.
+// The tiny program of the test-kit consumers (meson-kit, plain-kit,
+// plain-fake-header-only): it starts the in-process fake EvoLink server of
+// <evolink/testing.hpp>, submits one text-to-image task through the client
+// and exits 0 when the server answered with a task id.
 #include <evolink.hpp>
 #include <evolink/testing.hpp>
 #include <boost/asio.hpp>

@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# Builds and runs the tiny program tests/consumers/main.cpp against evolink-cpp
-# in the four ways a user can consume the library, each header-only and with
-# separate compilation (`-compiled`: evolink-compiled, evolink::compiled, or
-# a src.cpp that includes <evolink/src.hpp>):
+# Builds and runs the tiny client-only program tests/consumers/main.cpp against
+# evolink-cpp in the four ways a user can consume the library, each header-only
+# and with separate compilation (`-compiled`: evolink-compiled,
+# evolink::compiled, or a src.cpp that includes <evolink/src.hpp>):
 #   meson            dependency('evolink') with evolink-cpp as a meson subproject
-#                    (and `meson-kit`: dependency('evolink-testing'), the test kit compiled once)
 #   cmake-subdir     add_subdirectory(<evolink-cpp>) + evolink::evolink
 #   cmake-installed  `cmake --install` into a prefix + find_package(evolink CONFIG)
 #   plain            g++ with a copy of include/ and the system libraries
-#                    (and `plain-kit`: the test kit compiled once too, <evolink/testing/src.hpp>)
+# The client-only programs talk over verified TLS to `evolink fake-server` (the
+# repository's command line, from its build) running in another process. The
+# test kit is consumed by kit_main.cpp, which starts the fake server in-process:
+#   meson-kit        dependency('evolink-testing'): the kit compiled once
+#   plain-kit        the kit compiled once too, <evolink/testing/src.hpp>
+#   plain-kit-header-only  the library and the kit both header-only
 # Every build uses -Wall -Wextra -Werror. Each program must exit 0.
 #
 # usage: tests/consumers/run.sh [REPO_ROOT]   (default: the checkout holding this script)
-# env:   CXX (default g++), KEEP_TMP=1 keeps the temporary directory.
+# env:   CXX (default g++), KEEP_TMP=1 keeps the temporary directory,
+#        EVOLINK_CLI: the `evolink` executable whose fake server the client-only
+#        programs use (default: REPO_ROOT/build/examples/evolink, as scripts/test builds it).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -24,11 +30,20 @@ if [[ ! -f "$repo/include/evolink.hpp" ]]; then
   echo "run.sh: $repo does not look like evolink-cpp (no include/evolink.hpp)" >&2
   exit 2
 fi
+cli="${EVOLINK_CLI:-$repo/build/examples/evolink}"
+if [[ ! -x "$cli" ]]; then
+  echo "run.sh: no $cli, whose fake server the consumers talk to: build the repository first" \
+       "(scripts/test, or meson compile -C build), or set EVOLINK_CLI" >&2
+  exit 2
+fi
+unset https_proxy HTTPS_PROXY all_proxy ALL_PROXY no_proxy NO_PROXY
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/evolink-consumers.XXXXXX")"
 plain_pid=""
+fake_pid=""
 cleanup() {
-  if [[ -n "$plain_pid" ]] && kill -0 "$plain_pid" 2>/dev/null; then # a failure in (a)-(c): stop (d)-(f)
+  if [[ -n "$fake_pid" ]]; then kill "$fake_pid" 2>/dev/null || true; wait "$fake_pid" 2>/dev/null || true; fi
+  if [[ -n "$plain_pid" ]] && kill -0 "$plain_pid" 2>/dev/null; then # a failure in (a)-(c): stop (d)-(g)
     kill "$plain_pid" 2>/dev/null || true # its running compiler, if any, fails on the removed directory
     wait "$plain_pid" 2>/dev/null || true
   fi
@@ -43,7 +58,7 @@ trap cleanup EXIT
 # Copy the consumer projects (they refer to ../main.cpp) out of the checkout,
 # so nothing is written into the repository.
 mkdir -p "$tmp/src"
-cp -R "$here/main.cpp" "$here/meson" "$here/cmake-subdir" "$here/cmake-installed" "$here/plain" "$tmp/src/"
+cp -R "$here/main.cpp" "$here/kit_main.cpp" "$here/meson" "$here/cmake-subdir" "$here/cmake-installed" "$here/plain" "$tmp/src/"
 
 current=""
 log=""
@@ -76,8 +91,9 @@ run_program() {
 
 # (d) plain compiler command line, (e) separate compilation: src.cpp includes
 # <evolink/src.hpp>, compiled once, (f) the test kit compiled once too:
-# testing_src.cpp includes <evolink/testing/src.hpp>, and main.cpp sees only
-# fake_server's declarations. Runs beside (a)-(c) (see the end): one compiler
+# testing_src.cpp includes <evolink/testing/src.hpp>, and kit_main.cpp sees
+# only fake_server's declarations, (g) kit_main.cpp with the library and the
+# kit header-only. Runs beside (a)-(c) (see the end): one compiler
 # at a time, while the meson and CMake builds use the other core.
 plain_consumers() {
   local inc="$tmp/plain-include" out="$tmp/plain-build"
@@ -101,10 +117,30 @@ plain_consumers() {
 
   current=plain-kit
   step "$tmp/plain.log" "${cc[@]}" "${kit[@]}" -c "$out/testing_src.cpp" -o "$out/testing_src.o"
-  step "$tmp/plain.log" "${cc[@]}" "${kit[@]}" -c "$tmp/src/main.cpp" -o "$out/main_kit.o"
+  step "$tmp/plain.log" "${cc[@]}" "${kit[@]}" -c "$tmp/src/kit_main.cpp" -o "$out/main_kit.o"
   step "$tmp/plain.log" "${cc[@]}" "$out/main_kit.o" "$out/src.o" "$out/testing_src.o" -o "$out/app_kit" "${link[@]}"
   run_program "$out/app_kit"
+
+  current=plain-kit-header-only
+  step "$tmp/plain.log" "${cc[@]}" "$tmp/src/kit_main.cpp" -o "$out/app_kit_header_only" "${link[@]}"
+  run_program "$out/app_kit_header_only"
 }
+
+# The fake EvoLink server of the client-only programs: its export lines
+# (EVOLINK_BASE_URL, EVOLINK_CA_FILE, EVOLINK_API_KEY...) go into the environment.
+"$cli" fake-server --port 0 --ca-out "$tmp/fake-ca.pem" >"$tmp/fake.env" 2>"$tmp/fake.err" &
+fake_pid=$!
+for _ in $(seq 300); do
+  [[ $(grep -c '^export EVOLINK_' "$tmp/fake.env") -ge 4 ]] && break
+  kill -0 "$fake_pid" 2>/dev/null || break
+  sleep 0.1
+done
+if [[ $(grep -c '^export EVOLINK_' "$tmp/fake.env") -lt 4 ]]; then
+  echo "run.sh: $cli fake-server did not start: $(cat "$tmp/fake.err")" >&2
+  exit 1
+fi
+# shellcheck disable=SC1091
+source "$tmp/fake.env"
 
 plain_consumers >"$tmp/plain.out" 2>&1 &
 plain_pid=$!
@@ -151,7 +187,7 @@ current=cmake-installed-compiled
 run_program "$tmp/cmake-installed-build/app_compiled"
 
 
-# (d)-(f), started before (a): their lines, then their status.
+# (d)-(g), started before (a): their lines, then their status.
 plain_rc=0
 wait "$plain_pid" || plain_rc=$?
 cat "$tmp/plain.out"
