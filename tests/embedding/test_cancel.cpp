@@ -402,8 +402,10 @@ TEST_CASE("a cancel while the answer is awaited: reads stop at once, creations b
             slow.path_prefix = op.path;
             slow.status = 0;
             slow.process = true;
-            // (partial and total wait for a creation's answer: not too late)
-            slow.delay = op.creation ? std::chrono::milliseconds(3000) : std::chrono::milliseconds(30'000);
+            // (partial and total wait for a creation's answer: late enough that
+            // the cancel, emitted within a millisecond of the request's
+            // arrival, comes first, even under sanitizers; not later)
+            slow.delay = op.creation ? std::chrono::milliseconds(1000) : std::chrono::milliseconds(30'000);
             fx.server.inject(slow);
             temp_dir dir;
             context c{fx.client, "https://localhost:" + std::to_string(fx.server.port()), dir.path, {}};
