@@ -294,6 +294,9 @@ TEST_CASE("a cancel before anything is written ends every operation at once, wha
                             : ph == phase::connect ? full.acceptor.local_endpoint().port()
                                                    : silent.acceptor.local_endpoint().port();
                 auto o = localhost_options(server.client_options(), port);
+                // "At once": were a cancellation left for the deadline to
+                // notice, the test would hang here instead of passing late.
+                o.connect_timeout = o.handshake_timeout = std::chrono::hours(1);
                 bool connecting = false; // logged just before the TCP connect starts
                 o.logger.min_level = evolink::log_level::debug;
                 o.logger.sink = [&](evolink::log_level, std::string_view m) {

@@ -738,7 +738,10 @@ private:
                     if (auto alive = weak.lock(); alive && !ec) p->wake.cancel(); // the waiters recheck
                 });
             }
-            co_await pool.wake.async_wait(tuple_awaitable); // woken (aborted) when a slot frees up
+            // (woken, aborted, when a slot frees up; a cancellation that came
+            // before the wait is not signalled to it: look first)
+            if (co_await cancellation_requested() == asio::cancellation_type::none)
+                co_await pool.wake.async_wait(tuple_awaitable);
             if (co_await cancellation_requested() != asio::cancellation_type::none) {
                 ++pool.open; // keep the caller's release_slot balanced
                 diagnostics d;
@@ -781,7 +784,10 @@ private:
         } else {
             start();
         }
-        co_await st->wake.async_wait(tuple_awaitable);
+        // A cancellation emitted before this point (while a file call ran on
+        // the pool, say) is not signalled to the wait again: look first.
+        if (co_await cancellation_requested() == asio::cancellation_type::none)
+            co_await st->wake.async_wait(tuple_awaitable);
         error_code ec;
         if (co_await cancellation_requested() != asio::cancellation_type::none) ec = asio::error::operation_aborted;
         else if (!st->answer) ec = beast::error::timeout;
