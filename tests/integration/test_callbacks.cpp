@@ -33,7 +33,7 @@ task_script timed(std::chrono::milliseconds step = 20ms)
 }
 
 evolink::poll_policy slow_poll() { return poll_every(5s); }
-evolink::text_to_image image_req() { return image_request("a lighthouse"); }
+evolink::text_to_image lighthouse_req() { return image_request("a lighthouse"); }
 
 /// Runs a shell command on another thread while the io_context keeps running.
 asio::awaitable<int> run_command(std::string cmd)
@@ -65,7 +65,7 @@ TEST_CASE("a callback ends the wait long before polling would, confirmed by one 
         o.poll = slow_poll(); // the first poll would come after 20 s (slowed 4x)
         o.callbacks = &receiver;
         auto start = std::chrono::steady_clock::now();
-        auto t = co_await fx.client.image(image_req(), o);
+        auto t = co_await fx.client.image(lighthouse_req(), o);
         CHECK(std::chrono::steady_clock::now() - start < 3s);
         CHECK(t.status == task_status::completed);
         CHECK(t.results.at(0).starts_with(fx.server.base_url()));
@@ -96,7 +96,7 @@ TEST_CASE("an HTTPS receiver with the caller's certificate")
         evolink::wait_options o;
         o.poll = slow_poll();
         o.callbacks = &receiver;
-        auto t = co_await fx.client.image(image_req(), o);
+        auto t = co_await fx.client.image(lighthouse_req(), o);
         CHECK(t.status == task_status::completed);
         CHECK(receiver.accepted() == 1);
         receiver.stop();
@@ -114,7 +114,7 @@ TEST_CASE("duplicate deliveries are answered 2xx but delivered once")
         evolink::wait_options o;
         o.poll = slow_poll();
         o.callbacks = &receiver;
-        auto t = co_await fx.client.image(image_req(), o);
+        auto t = co_await fx.client.image(lighthouse_req(), o);
         CHECK(t.status == task_status::completed);
         // Let the duplicates arrive.
         asio::steady_timer pause(co_await asio::this_coro::executor);
@@ -148,7 +148,7 @@ TEST_CASE("a callback that never comes: polling wins")
         evolink::wait_options o;
         o.poll = fast_poll();
         o.callbacks = &receiver;
-        auto t = co_await fx.client.image(image_req(), o);
+        auto t = co_await fx.client.image(lighthouse_req(), o);
         CHECK(t.status == task_status::completed);
         CHECK(receiver.accepted() == 0);
         CHECK(fx.server.callback_attempts() == 0);
@@ -226,7 +226,7 @@ TEST_CASE("a forged callback that the confirming GET contradicts is ignored")
             forged["results"] = boost::json::array{"https://attacker.example/evil.png"};
             CHECK(receiver.handle("POST", path_of(receiver.callback_url()), boost::json::serialize(forged)).status == 200);
         };
-        auto t = co_await fx.client.image(image_req(), o);
+        auto t = co_await fx.client.image(lighthouse_req(), o);
         CHECK(t.status == task_status::completed);
         CHECK(t.results.at(0).starts_with(fx.server.base_url())); // the genuine result, not the forged one
         CHECK(logs.any_contains("ignored"));
@@ -246,7 +246,7 @@ TEST_CASE("trusting callback bodies skips the confirming GET")
         o.poll = slow_poll();
         o.callbacks = &receiver;
         o.trust_callback_body = true;
-        auto t = co_await fx.client.image(image_req(), o);
+        auto t = co_await fx.client.image(lighthouse_req(), o);
         CHECK(t.status == task_status::completed);
         CHECK(fx.server.count("GET", "/v1/tasks/") == 0);
         receiver.stop();
@@ -266,7 +266,7 @@ TEST_CASE("callback and polling racing to the finish complete every wait exactly
     o.callbacks = &receiver;
     for (int i = 0; i < n; ++i) {
         fx.server.push_script(timed(5ms));
-        fx.client.image(image_req(), o, [&](evolink::error_code ec, evolink::task t) {
+        fx.client.image(lighthouse_req(), o, [&](evolink::error_code ec, evolink::task t) {
             CHECK(!ec);
             ++completions[t.id];
             if (++finished == n) {
@@ -358,7 +358,7 @@ TEST_CASE("the fake server retries a callback answered non-2xx, after the config
     target.inject(ok);
     fx.run([&]() -> asio::awaitable<void> {
         fx.server.push_script(timed());
-        auto req = image_req();
+        auto req = lighthouse_req();
         req.callback_url = target.base_url() + "/hook/abc?x=1";
         auto t = co_await fx.client.submit(req);
         auto start = std::chrono::steady_clock::now();

@@ -19,7 +19,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct ended {
+struct op_end_seen {
     int calls = 0;
     evolink::error_code ec;
 };
@@ -63,7 +63,7 @@ TEST_CASE("shutdown: a sleeping wait ends, a creation on the wire gets its task,
         evolink::wait_options wo;
         wo.poll = poll_every(1h);
         wo.journal = &journal;
-        ended wait, download;
+        op_end_seen wait, download;
         fx.client.wait(slow_task.id, wo, [&](evolink::error_code ec, evolink::task) {
             ++wait.calls;
             wait.ec = ec;
@@ -84,7 +84,7 @@ TEST_CASE("shutdown: a sleeping wait ends, a creation on the wire gets its task,
         held.process = true;
         held.delay = 500ms;
         fx.server.inject(held);
-        ended created;
+        op_end_seen created;
         evolink::task created_task;
         fx.client.submit(image_request("on the wire"), [&](evolink::error_code ec, evolink::task t) {
             ++created.calls;
@@ -135,7 +135,7 @@ TEST_CASE("shutdown: after the grace period, a creation whose answer has not com
         held.process = true;
         held.delay = 20s;
         fx.server.inject(held);
-        ended created;
+        op_end_seen created;
         fx.client.submit(image_request("on the wire"), [&](evolink::error_code ec, evolink::task) {
             ++created.calls;
             created.ec = ec;

@@ -38,7 +38,7 @@ std::string task_json(const std::string& id, const std::string& status, int prog
            R"(,"type":"video","task_info":{"can_cancel":true,"estimated_time":120}})";
 }
 
-outcome<http_result> answer(unsigned status, std::string body)
+outcome<http_result> batch_answer(unsigned status, std::string body)
 {
     outcome<http_result> r;
     r.value.status = status;
@@ -106,7 +106,7 @@ TEST_CASE("batch tasks: nothing when the body is not {\"data\":[...]}")
 
 TEST_CASE("judge batch: a 2xx with tasks answers the waits it names")
 {
-    auto v = judge_batch({a, b}, answer(200, R"({"data":[)" + task_json(b, "processing", 50) + "]}"), secret, false);
+    auto v = judge_batch({a, b}, batch_answer(200, R"({"data":[)" + task_json(b, "processing", 50) + "]}"), secret, false);
     CHECK(v.k == batch_verdict::kind::tasks);
     CHECK_FALSE(v.turn_off);
     REQUIRE(v.tasks.size() == 2);
@@ -119,7 +119,7 @@ TEST_CASE("judge batch: 404 and 405 mean no such endpoint: batching off, saying 
 {
     for (unsigned status : {404u, 405u}) {
         INFO(status);
-        auto v = judge_batch({a, b}, answer(status, R"({"error":{"message":"no route"}})"), secret, false);
+        auto v = judge_batch({a, b}, batch_answer(status, R"({"error":{"message":"no route"}})"), secret, false);
         CHECK(v.turn_off);
         CHECK(v.k == batch_verdict::kind::all_alone);
         CHECK_THAT(v.why, Contains("POST /v1/tasks/batch answered " + std::to_string(status)));
@@ -128,7 +128,7 @@ TEST_CASE("judge batch: 404 and 405 mean no such endpoint: batching off, saying 
 
 TEST_CASE("judge batch: a 2xx of another shape turns batching off too")
 {
-    auto v = judge_batch({a}, answer(200, "<html>hello</html>"), secret, false);
+    auto v = judge_batch({a}, batch_answer(200, "<html>hello</html>"), secret, false);
     CHECK(v.turn_off);
     CHECK(v.k == batch_verdict::kind::all_alone);
     CHECK_THAT(v.why, Contains("200") && Contains("not {\"data\":[tasks]}"));
@@ -136,7 +136,7 @@ TEST_CASE("judge batch: a 2xx of another shape turns batching off too")
 
 TEST_CASE("judge batch: 429 pauses every wait, with the server's Retry-After, the key kept out")
 {
-    auto r = answer(429, R"({"error":{"code":"rate_limit_exceeded","message":"slow down, key )" + secret +
+    auto r = batch_answer(429, R"({"error":{"code":"rate_limit_exceeded","message":"slow down, key )" + secret +
                              R"(","type":"rate_limit_error"}})");
     r.value.retry_after = std::chrono::milliseconds(3000);
     auto v = judge_batch({a, b}, std::move(r), secret, false);
@@ -153,7 +153,7 @@ TEST_CASE("judge batch: other errors and connection trouble send each wait to it
 {
     for (unsigned status : {400u, 401u, 500u, 502u, 503u}) {
         INFO(status);
-        auto v = judge_batch({a, b}, answer(status, R"({"error":{"message":"x"}})"), secret, false);
+        auto v = judge_batch({a, b}, batch_answer(status, R"({"error":{"message":"x"}})"), secret, false);
         CHECK(v.k == batch_verdict::kind::all_alone);
         CHECK_FALSE(v.turn_off);
     }
