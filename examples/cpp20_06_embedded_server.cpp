@@ -31,7 +31,7 @@ asio::awaitable<void> session(tcp::socket socket, evolink::client& client, evoli
     boost::beast::tcp_stream stream(std::move(socket));
     boost::beast::flat_buffer buffer;
     http::request<http::string_body> req;
-    stream.expires_after(30s);   // for the request, then for the answer
+    stream.expires_after(30s);   // for the request, then the answer (an idle connection delays a shutdown as long)
     co_await http::async_read(stream, buffer, req, asio::use_awaitable);
     http::response<http::string_body> res{http::status::not_found, req.version()};
     if (req.target().starts_with(receiver.path() + "/")) {   // it checks the secret and wakes the wait
