@@ -71,6 +71,15 @@ case "$name" in
     count 3 '^thread [123]: completed, saved no_coroutines/task-unified-[0-9]+-[a-z0-9]{8}-0\.png$'
     check "four images on disk" test "$(ls no_coroutines/*.png 2>/dev/null | wc -l)" = 4
     ;;
+  cpp20_06_embedded_server)
+    expect '^POST /images: 202 task-unified-[0-9]+-[a-z0-9]{8}$'
+    count 1 '^callback on this server: 200$'
+    expect '^wait ended: completed, callbacks received: 1$'
+    expect '^client shut down, 0 operation\(s\) were running$'
+    expect '^io_context::run returned$'
+    check "202 before the end of the wait" \
+      awk '/^POST \/images: 202 /{p=NR} /^wait ended: /{w=NR} END{exit !(p && w && p < w)}' out
+    ;;
   *) echo "unknown example $name"; exit 1 ;;
 esac
 if [[ $failed != 0 ]]; then echo "--- stdout:"; cat out; echo "--- stderr:"; cat err; fi
