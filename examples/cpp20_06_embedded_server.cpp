@@ -81,17 +81,9 @@ int main(int argc, char** argv)
             asio::co_spawn(io, session(std::move(socket), client, receiver, !env.real()), asio::detached);
         }
     }, asio::detached);
-    if (!env.real()) asio::co_spawn(io, [&]() -> asio::awaitable<void> {   // the fake run: its own client, once
-        boost::beast::tcp_stream stream(io);
-        co_await stream.async_connect(acceptor.local_endpoint(), asio::use_awaitable);
-        http::request<http::string_body> req{http::verb::post, "/images", 11, "A lighthouse on a cliff at dawn"};
-        req.prepare_payload();
-        co_await http::async_write(stream, req, asio::use_awaitable);
-        boost::beast::flat_buffer buffer;
-        http::response<http::string_body> res;
-        co_await http::async_read(stream, buffer, res, asio::use_awaitable);
-        std::cout << "POST /images: " << res.result_int() << ' ' << res.body() << '\n';
-    }, [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
+    if (!env.real())   // the fake run: its own HTTP client, once (example_env.hpp)
+        asio::co_spawn(io, example::post_once(acceptor.local_endpoint(), "/images", "A lighthouse on a cliff at dawn"),
+                       [](std::exception_ptr e) { if (e) std::rethrow_exception(e); });
 
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](auto, int) {   // stop all that keeps io.run() busy

@@ -9,6 +9,9 @@
 #include <evolink/testing.hpp>
 
 #include <boost/asio.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
 
 #include <chrono>
 #include <cstdlib>
@@ -93,6 +96,22 @@ private:
     std::unique_ptr<evolink::testing::fake_server> fake_;
     int exit_code_ = 0;
 };
+
+// The fake run of cpp20_06's own HTTP client: POSTs `body` to `target` on
+// `to`, prints the answer's status and body.
+inline boost::asio::awaitable<void> post_once(boost::asio::ip::tcp::endpoint to, std::string target, std::string body)
+{
+    namespace http = boost::beast::http;
+    boost::beast::tcp_stream stream(co_await boost::asio::this_coro::executor);
+    co_await stream.async_connect(to, boost::asio::use_awaitable);
+    http::request<http::string_body> req{http::verb::post, target, 11, std::move(body)};
+    req.prepare_payload();
+    co_await http::async_write(stream, req, boost::asio::use_awaitable);
+    boost::beast::flat_buffer buffer;
+    http::response<http::string_body> res;
+    co_await http::async_read(stream, buffer, res, boost::asio::use_awaitable);
+    std::cout << "POST " << target << ": " << res.result_int() << ' ' << res.body() << '\n';
+}
 
 } // namespace example
 
