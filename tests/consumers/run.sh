@@ -13,7 +13,10 @@
 #   meson-kit        dependency('evolink-testing'): the kit compiled once
 #   plain-kit        the kit compiled once too, <evolink/testing/src.hpp>
 #   plain-kit-header-only  the library and the kit both header-only
-# Every build uses -Wall -Wextra -Werror. Each program must exit 0.
+# Every build uses -Wall -Wextra -Werror, and no optimisation or debug flags
+# (meson's buildtype plain, CMake's empty build type, as the plain g++ lines):
+# these builds check how the library is consumed, not how it is debugged.
+# Each program must exit 0.
 #
 # usage: tests/consumers/run.sh [REPO_ROOT]   (default: the checkout holding this script)
 # env:   CXX (default g++), KEEP_TMP=1 keeps the temporary directory,
@@ -150,7 +153,7 @@ current=meson
 mkdir -p "$tmp/src/meson/subprojects"
 ln -s "$repo" "$tmp/src/meson/subprojects/evolink"
 step "$tmp/meson.log" env CXX="$cxx" meson setup "$tmp/meson-build" "$tmp/src/meson" \
-  --wrap-mode=nodownload --force-fallback-for=evolink \
+  --wrap-mode=nodownload --force-fallback-for=evolink --buildtype=plain \
   -Devolink:tests=false -Devolink:examples=false
 step "$tmp/meson.log" meson compile -C "$tmp/meson-build" -j "$jobs"
 run_program "$tmp/meson-build/consumer"
@@ -162,7 +165,7 @@ run_program "$tmp/meson-build/consumer-kit"
 # (b) CMake add_subdirectory ---------------------------------------------------
 current=cmake-subdir
 step "$tmp/cmake-subdir.log" cmake -S "$tmp/src/cmake-subdir" -B "$tmp/cmake-subdir-build" -G Ninja \
-  -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=Debug -DEVOLINK_SOURCE_DIR="$repo"
+  -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE= -DEVOLINK_SOURCE_DIR="$repo"
 step "$tmp/cmake-subdir.log" cmake --build "$tmp/cmake-subdir-build" -j "$jobs"
 run_program "$tmp/cmake-subdir-build/app"
 current=cmake-subdir-compiled
@@ -177,7 +180,7 @@ step "$tmp/cmake-installed.log" cmake --build "$tmp/evolink-cmake-build" -j "$jo
 step "$tmp/cmake-installed.log" cmake --install "$tmp/evolink-cmake-build"
 [[ -f "$prefix/include/evolink.hpp" ]] || fail "cmake --install did not install include/evolink.hpp"
 step "$tmp/cmake-installed.log" cmake -S "$tmp/src/cmake-installed" -B "$tmp/cmake-installed-build" -G Ninja \
-  -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_PREFIX_PATH="$prefix" \
+  -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE= -DCMAKE_PREFIX_PATH="$prefix" \
   -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON
 step "$tmp/cmake-installed.log" cmake --build "$tmp/cmake-installed-build" -j "$jobs"
 [[ -n "$(find "$prefix" -name libevolink_compiled.a)" ]] || # lib/ or lib/<multiarch>/
