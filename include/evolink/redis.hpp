@@ -8,8 +8,11 @@
 ///
 /// - redis_options, redis_errc, redis_reply: <evolink/redis/options.hpp>
 /// - redis_connection: an async hiredis connection on the io_context
+/// - redis_journal: the fleet's journal (heartbeat, claim of a stopped
+///   instance's tasks by exactly one live instance)
 
 #include <evolink/redis/connection.hpp>
+#include <evolink/redis/journal.hpp>
 #include <evolink/redis/options.hpp>
 
 #endif

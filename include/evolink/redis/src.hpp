@@ -13,5 +13,6 @@
 
 #include <evolink/redis.hpp>
 #include <evolink/redis/impl/connection.ipp>
+#include <evolink/redis/impl/journal.ipp>
 
 #endif
