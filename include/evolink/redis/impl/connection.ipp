@@ -303,7 +303,6 @@ struct redis_conn_state : std::enable_shared_from_this<redis_conn_state> {
         if (stopped) return;
         stopped = true;
         is_ready = false;
-        error_code ignored;
         resolver.cancel();
         timer.cancel();
         if (ac) {
