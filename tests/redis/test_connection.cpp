@@ -222,3 +222,31 @@ TEST_CASE("redis_connection: AUTH with a password, with an ACL user, and refused
     CHECK(logs.text.find("refused AUTH") != std::string::npos);
     CHECK(logs.text.find("Secret") == std::string::npos);
 }
+
+TEST_CASE("redis_connection: subscribe receives messages, subscribes again after Redis restarted, and runs nothing else")
+{
+    test_redis::server redis;
+    asio::io_context io;
+    evolink::redis_connection sub(io.get_executor(), options_for(redis.port()));
+    std::vector<std::string> got;
+    sub.subscribe("chan", [&](std::string m) { got.push_back(std::move(m)); });
+    run(io, [&]() -> asio::awaitable<void> {
+        REQUIRE(co_await until([&] { return sub.subscribed() == 1; }));
+        redis.run({"PUBLISH", "chan", "one"});
+        redis.run({"PUBLISH", "other", "not for us"});
+        REQUIRE(co_await until([&] { return got.size() == 1; }));
+        std::vector<std::string> cmd1{"PING"};
+        auto [ec1, r1] = co_await sub.command(std::move(cmd1), tuple_token);
+        CHECK(ec1 == asio::error::operation_not_supported);
+
+        redis.kill();
+        REQUIRE(co_await until([&] { return sub.subscribed() == 0; }));
+        redis.start();
+        REQUIRE(co_await until([&] { return sub.subscribed() == 1; }));
+        redis.run({"PUBLISH", "chan", "two"});
+        REQUIRE(co_await until([&] { return got.size() == 2; }));
+        CHECK(got == std::vector<std::string>{"one", "two"});
+        CHECK(sub.connects() == 2);
+        sub.stop();
+    });
+}

@@ -89,7 +89,8 @@ public:
     /// redis_errc::unreachable (not connected now: nothing was sent),
     /// redis_errc::connection_lost (sent, the connection ended before the
     /// reply: it may have run), redis_errc::error_reply (the reply, with
-    /// Redis's message in `str`), operation_aborted (stop()). Cancellation:
+    /// Redis's message in `str`), operation_aborted (stop()),
+    /// operation_not_supported (a connection that subscribe()d). Cancellation:
     /// none (a command written cannot be taken back; stop() ends them all).
     /// Lifetimes: `args` is moved into the operation; the connection may be
     /// destroyed before the handler runs (it then gets operation_aborted).
@@ -109,6 +110,17 @@ public:
     /// (connected and authenticated): to subscribe again after a reconnect.
     /// Set it before the io_context runs, or from the strand.
     EVOLINK_DECL void on_ready(std::function<void()> f);
+
+    /// Subscribes to `channel` (SUBSCRIBE) as soon as a connection is
+    /// ready, and again after each reconnect; `on_message(payload)` runs on
+    /// the connection's strand for each message published there. Redis lets
+    /// a subscribed connection run nothing else: command() on it then fails
+    /// with operation_not_supported (use a second connection). Safe from
+    /// any thread. Messages published while the connection was down are
+    /// not delivered (Pub/Sub keeps nothing).
+    EVOLINK_DECL void subscribe(std::string channel, std::function<void(std::string)> on_message);
+    /// Subscriptions Redis has confirmed on the current connection.
+    EVOLINK_DECL std::size_t subscribed() const noexcept;
 
     /// Connected and authenticated now (may change at once: a hint).
     EVOLINK_DECL bool ready() const noexcept;

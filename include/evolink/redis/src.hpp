@@ -12,6 +12,7 @@
 #endif
 
 #include <evolink/redis.hpp>
+#include <evolink/redis/impl/callback_bus.ipp>
 #include <evolink/redis/impl/connection.ipp>
 #include <evolink/redis/impl/journal.ipp>
 

@@ -63,6 +63,16 @@ EVOLINK_INLINE void check_redis_options(const redis_options& o)
         fail("reconnect_min", "redis_options needs 0 < reconnect_min <= reconnect_max");
 }
 
+struct redis_conn_state;
+
+/// A subscription: hiredis calls its callback with this as privdata for
+/// every message, so it lives as long as the state (never freed in a callback).
+struct redis_subscription {
+    redis_conn_state* st;
+    std::string channel;
+    std::function<void(std::string)> on_message;
+};
+
 struct redis_conn_state : std::enable_shared_from_this<redis_conn_state> {
     redis_conn_state(boost::asio::any_io_executor s, redis_options o)
         : strand(std::move(s)), opts(std::move(o)), resolver(strand), timer(strand), rng(std::random_device{}())
@@ -83,8 +93,9 @@ struct redis_conn_state : std::enable_shared_from_this<redis_conn_state> {
     boost::asio::steady_timer timer; // the pause before a reconnect, or the connect timeout
     std::minstd_rand rng;
     std::atomic<bool> is_ready{false};
-    std::atomic<std::size_t> ready_count{0}, auth_refused{0};
+    std::atomic<std::size_t> ready_count{0}, auth_refused{0}, confirmed{0};
     std::function<void()> ready_hook;
+    std::vector<std::unique_ptr<redis_subscription>> subs; // on the strand
 
     // On the strand only:
     redisAsyncContext* ac = nullptr;
@@ -201,7 +212,7 @@ struct redis_conn_state : std::enable_shared_from_this<redis_conn_state> {
         std::vector<std::string> args{"AUTH"};
         if (!self->opts.user.empty()) args.push_back(self->opts.user);
         args.push_back(self->opts.password);
-        self->send_raw(args, &on_auth, nullptr);
+        if (self->send_raw(args, &on_auth, nullptr) != REDIS_OK) self->drop();
     }
 
     static void on_auth(redisAsyncContext* c, void* r, void*)
@@ -224,7 +235,27 @@ struct redis_conn_state : std::enable_shared_from_this<redis_conn_state> {
         is_ready = true;
         ++ready_count;
         log(log_level::info, "connected to Redis at " + where());
+        for (auto& s : subs) send_subscribe(*s);
         if (ready_hook) ready_hook();
+    }
+
+    void send_subscribe(redis_subscription& s)
+    {
+        if (send_raw({"SUBSCRIBE", s.channel}, &on_message, &s) != REDIS_OK) drop();
+    }
+
+    static void on_message(redisAsyncContext* c, void* r, void* priv)
+    {
+        auto* self = static_cast<redis_conn_state*>(c->data);
+        auto* reply = static_cast<redisReply*>(r);
+        if (!reply || self->dying || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) return;
+        auto* kind = reply->element[0];
+        std::string_view k(kind->str ? kind->str : "", kind->str ? kind->len : 0);
+        if (k == "subscribe") ++self->confirmed;
+        else if (k == "message" && reply->element[2]->str) {
+            auto* sub = static_cast<redis_subscription*>(priv);
+            if (sub->on_message) sub->on_message(std::string(reply->element[2]->str, reply->element[2]->len));
+        }
     }
 
     static void on_disconnect(const redisAsyncContext* c, int status)
@@ -232,6 +263,7 @@ struct redis_conn_state : std::enable_shared_from_this<redis_conn_state> {
         auto* self = static_cast<redis_conn_state*>(c->data);
         self->ac = nullptr; // hiredis frees it after this returns
         self->is_ready = false;
+        self->confirmed = 0;
         self->connected = false;
         if (self->stopped || self->dying) return;
         if (status != REDIS_OK) self->log(log_level::warning, "lost the connection to Redis at " + self->where() + ": " + c->errstr);
@@ -265,7 +297,7 @@ struct redis_conn_state : std::enable_shared_from_this<redis_conn_state> {
 
     // --- Commands ------------------------------------------------------------
 
-    void send_raw(const std::vector<std::string>& args, redisCallbackFn* fn, void* priv)
+    int send_raw(const std::vector<std::string>& args, redisCallbackFn* fn, void* priv)
     {
         std::vector<const char*> argv;
         std::vector<std::size_t> lens;
@@ -273,7 +305,7 @@ struct redis_conn_state : std::enable_shared_from_this<redis_conn_state> {
             argv.push_back(a.data());
             lens.push_back(a.size());
         }
-        redisAsyncCommandArgv(ac, fn, priv, static_cast<int>(argv.size()), argv.data(), lens.data());
+        return redisAsyncCommandArgv(ac, fn, priv, static_cast<int>(argv.size()), argv.data(), lens.data());
     }
 
     static void on_reply(redisAsyncContext* c, void* r, void* priv)
@@ -294,8 +326,11 @@ struct redis_conn_state : std::enable_shared_from_this<redis_conn_state> {
     void send(std::vector<std::string> args, std::unique_ptr<redis_pending> p)
     {
         if (stopped) return p->complete(boost::asio::error::operation_aborted, {});
+        if (!subs.empty()) return p->complete(boost::asio::error::operation_not_supported, {});
         if (!ac || !is_ready) return p->complete(make_error_code(redis_errc::unreachable), {});
-        send_raw(args, &on_reply, p.release()); // hiredis owns it until on_reply
+        if (send_raw(args, &on_reply, p.get()) != REDIS_OK) // hiredis refused it (disconnecting)
+            return p->complete(make_error_code(redis_errc::unreachable), {});
+        p.release(); // hiredis owns it until on_reply
     }
 
     void stop()
@@ -338,6 +373,16 @@ EVOLINK_DECL void redis_connection::on_ready(std::function<void()> f)
 {
     st_->ready_hook = std::move(f);
 }
+
+EVOLINK_DECL void redis_connection::subscribe(std::string channel, std::function<void(std::string)> on_message)
+{
+    boost::asio::dispatch(st_->strand, [st = st_, c = std::move(channel), f = std::move(on_message)]() mutable {
+        st->subs.push_back(std::make_unique<detail::redis_subscription>(detail::redis_subscription{st.get(), std::move(c), std::move(f)}));
+        if (st->ac && st->is_ready) st->send_subscribe(*st->subs.back());
+    });
+}
+
+EVOLINK_DECL std::size_t redis_connection::subscribed() const noexcept { return st_->confirmed; }
 
 EVOLINK_DECL bool redis_connection::ready() const noexcept { return st_->is_ready; }
 EVOLINK_DECL std::size_t redis_connection::connects() const noexcept { return st_->ready_count; }
