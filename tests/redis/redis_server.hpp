@@ -94,7 +94,15 @@ public:
         pid_ = -1;
     }
 
-    void stop() { kill(); }
+    void stop()
+    {
+        resume();
+        kill();
+    }
+
+    /// SIGSTOP / SIGCONT: Redis keeps its connections but answers nothing.
+    void pause() { ::kill(pid_, SIGSTOP); }
+    void resume() { ::kill(pid_, SIGCONT); }
 
     /// A command on a connection of its own (the test's view of the data).
     std::string run(const std::vector<std::string>& args, const char* password = nullptr) const

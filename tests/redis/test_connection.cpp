@@ -250,3 +250,33 @@ TEST_CASE("redis_connection: subscribe receives messages, subscribes again after
         sub.stop();
     });
 }
+
+TEST_CASE("redis_connection: a Redis that stops answering (SIGSTOP) is dropped after command_timeout, then reached again")
+{
+    test_redis::server redis;
+    asio::io_context io;
+    auto o = options_for(redis.port());
+    o.command_timeout = 300ms;
+    evolink::redis_connection conn(io.get_executor(), o);
+    run(io, [&]() -> asio::awaitable<void> {
+        REQUIRE(co_await until([&] { return conn.ready(); }));
+        redis.pause();
+        auto t0 = std::chrono::steady_clock::now();
+        std::vector<std::string> cmd1{"PING"};
+        auto [ec1, r1] = co_await conn.command(std::move(cmd1), tuple_token);
+        auto waited = std::chrono::steady_clock::now() - t0;
+        CHECK(ec1 == redis_errc::connection_lost);
+        CHECK(waited >= 300ms);
+        CHECK(waited < 1500ms);
+        CHECK_FALSE(co_await until([&] { return conn.ready(); }, 500ms)); // connects, but no answer: not ready
+        CHECK(conn.connects() == 1);
+        redis.resume();
+        REQUIRE(co_await until([&] { return conn.ready(); }));
+        CHECK(conn.connects() == 2);
+        std::vector<std::string> cmd2{"PING"};
+        auto [ec2, r2] = co_await conn.command(std::move(cmd2), tuple_token);
+        CHECK_FALSE(ec2);
+        CHECK(r2.str == "PONG");
+        conn.stop();
+    });
+}

@@ -107,7 +107,7 @@ public:
     }
 
     /// Called on the connection's strand each time a connection is ready
-    /// (connected and authenticated): to subscribe again after a reconnect.
+    /// (connected, and Redis answered AUTH or PING): after each reconnect.
     /// Set it before the io_context runs, or from the strand.
     EVOLINK_DECL void on_ready(std::function<void()> f);
 
@@ -122,7 +122,8 @@ public:
     /// Subscriptions Redis has confirmed on the current connection.
     EVOLINK_DECL std::size_t subscribed() const noexcept;
 
-    /// Connected and authenticated now (may change at once: a hint).
+    /// Connected, and Redis answered its first command (AUTH, or PING
+    /// without a password), now (may change at once: a hint).
     EVOLINK_DECL bool ready() const noexcept;
     /// Connections made ready so far (1 after the first; each reconnect adds one).
     EVOLINK_DECL std::size_t connects() const noexcept;

@@ -34,7 +34,11 @@ struct redis_options {
     /// that several fleets or applications can share one Redis.
     std::string key_prefix = "evolink:";
     std::chrono::milliseconds connect_timeout{2000};
-    /// redis_journal: how long one blocking command may take.
+    /// How long a command may wait for its answer: each of redis_journal's
+    /// blocking calls; redis_connection drops a connection whose oldest
+    /// command has waited this long (a paused or unreachable Redis that
+    /// keeps the connection open), and reconnects. Blocking commands (BLPOP)
+    /// must wait less than this.
     std::chrono::milliseconds command_timeout{2000};
     /// redis_connection: the pause before reconnecting, doubling from
     /// reconnect_min up to reconnect_max, each uniform in [50 %, 100 %].

@@ -22,6 +22,7 @@
 #include <hiredis/hiredis.h>
 
 #include <atomic>
+#include <deque>
 #include <random>
 
 namespace evolink {
@@ -75,7 +76,8 @@ struct redis_subscription {
 
 struct redis_conn_state : std::enable_shared_from_this<redis_conn_state> {
     redis_conn_state(boost::asio::any_io_executor s, redis_options o)
-        : strand(std::move(s)), opts(std::move(o)), resolver(strand), timer(strand), rng(std::random_device{}())
+        : strand(std::move(s)), opts(std::move(o)), resolver(strand), timer(strand), watchdog(strand),
+          rng(std::random_device{}())
     {
     }
 
@@ -91,6 +93,7 @@ struct redis_conn_state : std::enable_shared_from_this<redis_conn_state> {
     redis_options opts;
     boost::asio::ip::tcp::resolver resolver;
     boost::asio::steady_timer timer; // the pause before a reconnect, or the connect timeout
+    boost::asio::steady_timer watchdog; // the oldest command in flight, against command_timeout
     std::minstd_rand rng;
     std::atomic<bool> is_ready{false};
     std::atomic<std::size_t> ready_count{0}, auth_refused{0}, confirmed{0};
@@ -103,8 +106,11 @@ struct redis_conn_state : std::enable_shared_from_this<redis_conn_state> {
     unsigned long gen = 0; // which context a readiness handler was armed for
     bool want_read = false, want_write = false, reading = false, writing = false;
     bool connected = false; // TCP up (AUTH may still be on its way)
-    bool stopped = false, dying = false;
+    bool stopped = false, dying = false, forcing = false, watching = false;
     unsigned attempt = 0;
+    // When each command in flight was sent (AUTH included; not SUBSCRIBE):
+    // Redis answers in order, so the front is the oldest.
+    std::deque<std::chrono::steady_clock::time_point> in_flight;
 
     void log(log_level l, std::string msg) { opts.logger(l, msg); }
     std::string where() const { return opts.host + ":" + std::to_string(opts.port); }
@@ -150,6 +156,7 @@ struct redis_conn_state : std::enable_shared_from_this<redis_conn_state> {
     void attach()
     {
         ++gen;
+        in_flight.clear();
         want_read = want_write = reading = writing = false;
         sd = std::make_unique<boost::asio::posix::stream_descriptor>(strand, ac->c.fd);
         ac->data = this;
@@ -208,22 +215,34 @@ struct redis_conn_state : std::enable_shared_from_this<redis_conn_state> {
         }
         self->connected = true;
         self->timer.cancel();
-        if (self->opts.password.empty()) return self->became_ready();
-        std::vector<std::string> args{"AUTH"};
-        if (!self->opts.user.empty()) args.push_back(self->opts.user);
-        args.push_back(self->opts.password);
-        if (self->send_raw(args, &on_auth, nullptr) != REDIS_OK) self->drop();
+        // Ready only once Redis has answered (a TCP connection to a paused
+        // Redis succeeds): AUTH, or a PING when there is no password.
+        std::vector<std::string> args{"PING"};
+        if (!self->opts.password.empty()) {
+            args = {"AUTH"};
+            if (!self->opts.user.empty()) args.push_back(self->opts.user);
+            args.push_back(self->opts.password);
+        }
+        if (self->send_raw(args, &on_auth, nullptr) != REDIS_OK) return self->drop();
+        self->sent();
     }
 
+    /// The answer to the first command of a connection (AUTH or PING).
     static void on_auth(redisAsyncContext* c, void* r, void*)
     {
         auto* self = static_cast<redis_conn_state*>(c->data);
         auto* reply = static_cast<redisReply*>(r);
         if (!reply || self->dying) return; // the connection ended: on_disconnect reconnects
+        self->answered();
         if (reply->type == REDIS_REPLY_ERROR) {
-            ++self->auth_refused;
             // Redis's message names neither the password nor the user's secret.
-            self->log(log_level::error, "Redis at " + self->where() + " refused AUTH: " + std::string(reply->str, reply->len));
+            std::string what(reply->str, reply->len);
+            if (self->opts.password.empty()) {
+                self->log(log_level::error, "Redis at " + self->where() + " answered PING with: " + what);
+            } else {
+                ++self->auth_refused;
+                self->log(log_level::error, "Redis at " + self->where() + " refused AUTH: " + what);
+            }
             return self->drop();
         }
         self->became_ready();
@@ -265,7 +284,8 @@ struct redis_conn_state : std::enable_shared_from_this<redis_conn_state> {
         self->is_ready = false;
         self->confirmed = 0;
         self->connected = false;
-        if (self->stopped || self->dying) return;
+        self->in_flight.clear();
+        if (self->stopped || self->dying || self->forcing) return;
         if (status != REDIS_OK) self->log(log_level::warning, "lost the connection to Redis at " + self->where() + ": " + c->errstr);
         self->retry_later();
     }
@@ -280,6 +300,51 @@ struct redis_conn_state : std::enable_shared_from_this<redis_conn_state> {
         ac = nullptr;
         redisAsyncFree(c); // not connected yet: no on_disconnect
         retry_later();
+    }
+
+    /// Redis stopped answering (paused, or a network that drops packets
+    /// without a reset): the connection is dropped at once, its commands
+    /// end with connection_lost, and a new one is made after the pause.
+    void force_drop()
+    {
+        if (!ac) return;
+        log(log_level::warning, "Redis at " + where() + " did not answer within command_timeout; reconnecting");
+        auto* c = ac;
+        ac = nullptr;
+        forcing = true;
+        redisAsyncFree(c); // replies in flight: connection_lost (on_reply)
+        forcing = false;
+        in_flight.clear();
+        retry_later();
+    }
+
+    void sent()
+    {
+        in_flight.push_back(std::chrono::steady_clock::now());
+        if (!watching) arm_watchdog();
+    }
+
+    void answered()
+    {
+        if (!in_flight.empty()) in_flight.pop_front();
+    }
+
+    void arm_watchdog()
+    {
+        if (in_flight.empty() || stopped || dying) {
+            watching = false;
+            return;
+        }
+        watching = true;
+        watchdog.expires_at(in_flight.front() + opts.command_timeout);
+        watchdog.async_wait([self = shared_from_this(), g = gen](error_code ec) {
+            self->watching = false;
+            if (ec || self->stopped || self->dying) return;
+            if (g == self->gen && !self->in_flight.empty() &&
+                std::chrono::steady_clock::now() - self->in_flight.front() >= self->opts.command_timeout)
+                return self->force_drop();
+            self->arm_watchdog(); // an answer came, or another connection: watch the oldest now
+        });
     }
 
     void retry_later()
@@ -314,6 +379,7 @@ struct redis_conn_state : std::enable_shared_from_this<redis_conn_state> {
         auto* self = static_cast<redis_conn_state*>(c->data);
         if (self->dying) return; // the io_context is going away: the handler is dropped
         auto* reply = static_cast<redisReply*>(r);
+        if (reply) self->answered();
         if (!reply)
             return p->complete(self->stopped ? error_code(boost::asio::error::operation_aborted)
                                              : make_error_code(redis_errc::connection_lost),
@@ -331,6 +397,7 @@ struct redis_conn_state : std::enable_shared_from_this<redis_conn_state> {
         if (send_raw(args, &on_reply, p.get()) != REDIS_OK) // hiredis refused it (disconnecting)
             return p->complete(make_error_code(redis_errc::unreachable), {});
         p.release(); // hiredis owns it until on_reply
+        sent();
     }
 
     void stop()
@@ -340,6 +407,7 @@ struct redis_conn_state : std::enable_shared_from_this<redis_conn_state> {
         is_ready = false;
         resolver.cancel();
         timer.cancel();
+        watchdog.cancel();
         if (ac) {
             auto* c = ac;
             ac = nullptr;
