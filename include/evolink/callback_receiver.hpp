@@ -28,6 +28,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -158,6 +159,22 @@ namespace detail {
 EVOLINK_DECL void receiver_subscribe(callback_receiver& r, std::string task_id, std::shared_ptr<receiver_subscriber> s);
 /// Takes `s` back: it receives operation_aborted, unless it had its callback.
 EVOLINK_DECL void receiver_unsubscribe(callback_receiver& r, std::string task_id, std::shared_ptr<receiver_subscriber> s);
+
+/// What a callback bus (redis/callback_bus.hpp) plugs into a receiver: each
+/// callback it accepted over HTTP (new, not a duplicate), with its body, and
+/// each wait that began with no callback kept for its task. Both run on the
+/// receiver's strand and must not block; empty functions detach the bus.
+struct receiver_bus_hooks {
+    std::function<void(const std::string& task_id, const std::string& body)> accepted;
+    std::function<void(const std::string& task_id)> missed;
+};
+/// Safe from any thread; takes effect on the receiver's strand.
+EVOLINK_DECL void receiver_attach_bus(callback_receiver& r, receiver_bus_hooks hooks);
+/// A callback another instance accepted: handed to this receiver's waits as
+/// if it had come over HTTP (duplicates ignored, kept early when nobody
+/// waits), but not handed back to the bus. Safe from any thread. False when
+/// the body is not a task.
+EVOLINK_DECL bool receiver_deliver_remote(callback_receiver& r, std::string_view body);
 } // namespace detail
 
 } // namespace evolink

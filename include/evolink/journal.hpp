@@ -48,6 +48,11 @@ struct journal_entry {
 class journal {
 public:
     virtual ~journal() = default;
+    /// Called before image/video/generate send the creation of a task they
+    /// will record: throwing fails the operation before anything is sent
+    /// (errc::journal_failed), so that no task is created that the journal
+    /// cannot record (a remote store that is unreachable). Default: nothing.
+    virtual void ready() {}
     /// Records a task durably. Throwing fails the operation (with the task id
     /// in the diagnostics, so that it is not lost).
     virtual void add(const journal_entry& e) = 0;

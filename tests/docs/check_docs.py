@@ -3,7 +3,8 @@
 
 Usage: check_docs.py [SOURCE_ROOT] [--list]
 
-The public headers are include/evolink/*.hpp and include/evolink/testing/*.hpp
+The public headers are include/evolink/*.hpp, include/evolink/testing/*.hpp
+and include/evolink/redis/*.hpp
 (namespaces named `detail` and types nested in other types are private). From
 them it reads every `enum class` and its enumerators, and every `struct` and
 its public data members (static members, functions, constructors and `using`
@@ -182,7 +183,7 @@ def declarations(text, where_of):
 
 def read_headers(root):
     types = {}
-    for sub in ("include/evolink", "include/evolink/testing"):
+    for sub in ("include/evolink", "include/evolink/testing", "include/evolink/redis"):
         folder = os.path.join(root, sub)
         for fname in sorted(os.listdir(folder)):
             if not fname.endswith(".hpp"):

@@ -79,7 +79,19 @@ struct recording_journal : evolink::journal {
         threads.push_back(std::this_thread::get_id());
         events.push_back("finish " + std::string(id) + " " + std::string(status));
     }
-    std::vector<evolink::journal_entry> unfinished() override { return {}; }
+    void ready() override
+    {
+        std::lock_guard l(m);
+        threads.push_back(std::this_thread::get_id());
+        events.push_back("ready");
+    }
+    std::vector<evolink::journal_entry> unfinished() override
+    {
+        std::lock_guard l(m);
+        threads.push_back(std::this_thread::get_id());
+        events.push_back("unfinished");
+        return {};
+    }
 };
 
 } // namespace
@@ -103,8 +115,8 @@ TEST_CASE("file work runs on client_options::file_executor: the journal, downloa
     j.server = &fx.server;
     auto upload = dir.write("big.png", make_png(1280, 720, {.filler = 300 * 1024, .seed = 'x'}));
     fx.run([&]() -> asio::awaitable<void> {
-        // The journal: add (before the first GET of the wait) and finish,
-        // both on the file executor.
+        // The journal: ready (before the creation), add (before the first
+        // GET of the wait), finish, and resume's read, all on the file executor.
         evolink::text_to_video req;
         req.prompt = "waves";
         evolink::wait_options wo;
@@ -113,9 +125,14 @@ TEST_CASE("file work runs on client_options::file_executor: the journal, downloa
         auto t = co_await fx.client.video(req, wo);
         CHECK(t.status == evolink::task_status::completed);
         CHECK(j.gets_at_add == 0);
-        REQUIRE(j.events.size() == 2);
-        CHECK(j.events[0] == "add " + t.id);
-        CHECK(j.events[1] == "finish " + t.id + " completed");
+        auto resumed = co_await fx.client.resume(j);
+        CHECK(resumed.empty());
+        REQUIRE(j.events.size() == 4);
+        CHECK(j.events[0] == "ready");
+        CHECK(j.events[1] == "add " + t.id);
+        CHECK(j.events[2] == "finish " + t.id + " completed");
+        CHECK(j.events[3] == "unfinished");
+        CHECK(j.threads.size() == 4);
         for (auto& id : j.threads) CHECK(id == files_thread);
 
         // A download: every byte written by the file executor's thread;

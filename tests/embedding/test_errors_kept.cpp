@@ -90,6 +90,53 @@ TEST_CASE("on_submitted that throws with a journal: the task is journaled first,
     });
 }
 
+namespace {
+/// A journal kept elsewhere (a remote store): ready() says whether it can
+/// record now, and notes how many tasks the server had when it was asked.
+struct remote_journal : evolink::journal {
+    evolink::testing::fake_server* server = nullptr;
+    bool reachable = true;
+    std::vector<std::size_t> created_when_asked;
+    std::vector<std::string> added;
+    void ready() override
+    {
+        created_when_asked.push_back(server->tasks_created());
+        if (!reachable) throw std::runtime_error("store unreachable");
+    }
+    void add(const evolink::journal_entry& e) override { added.push_back(e.task_id); }
+    void finish(std::string_view, std::string_view) override {}
+    std::vector<evolink::journal_entry> unfinished() override { return {}; }
+};
+} // namespace
+
+TEST_CASE("a journal that cannot record fails image() with journal_failed before the creation is sent")
+{
+    fixture fx;
+    remote_journal journal;
+    journal.server = &fx.server;
+    fx.run([&]() -> asio::awaitable<void> {
+        evolink::wait_options o;
+        o.poll = fast_poll();
+        o.journal = &journal;
+        journal.reachable = false;
+        evolink::diagnostics diag;
+        auto [ec, t] = co_await fx.client.image(image_req(), o, evolink::with_diagnostics(diag, asio::as_tuple(asio::use_awaitable)));
+        CHECK(ec == errc::journal_failed);
+        CHECK(contains(diag.message, "store unreachable"));
+        CHECK(t.id.empty());
+        CHECK(fx.server.tasks_created() == 0);
+        CHECK(fx.server.count("POST", "/v1/images/generations") == 0);
+        CHECK(journal.added.empty());
+
+        journal.reachable = true; // asked again before each creation, before it is sent
+        auto [ec2, t2] = co_await fx.client.image(image_req(), o, asio::as_tuple(asio::use_awaitable));
+        CHECK_FALSE(ec2);
+        CHECK(journal.created_when_asked == std::vector<std::size_t>{0, 0});
+        CHECK(journal.added == std::vector<std::string>{t2.id});
+        CHECK(fx.server.tasks_created() == 1);
+    });
+}
+
 TEST_CASE("on_progress that throws ends the wait with handler_threw and the task id")
 {
     fixture fx;

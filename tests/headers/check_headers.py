@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks that every public header compiles on its own.
 
-Usage: check_headers.py [--only HEADER]... SOURCE_ROOT [COMPILER [FLAGS...]]
+Usage: check_headers.py [--without-redis] [--only HEADER]... SOURCE_ROOT [COMPILER [FLAGS...]]
 
 Each public header (include/evolink.hpp, include/evolink/*.hpp,
 include/evolink/testing/*.hpp; not detail/ nor impl/) is compiled as the
@@ -30,6 +30,11 @@ the headers count:
   without the second), which compiles the fake server as the
   `evolink_testing` library does.
 
+The Redis part (<evolink/redis.hpp>, include/evolink/redis/*.hpp) needs
+hiredis's headers: checked like the client (redis.hpp header-only too,
+redis/src.hpp with the macro only), and left out with --without-redis
+(meson passes it when hiredis is not found).
+
 COMPILER defaults to $CXX or c++; FLAGS are added to every compile (meson
 passes the compiler of the build). --only HEADER (e.g. evolink/task.hpp)
 checks just that one. JOBS compiles run at once (2: CI machines have 2
@@ -46,7 +51,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 JOBS = 2
-HEADER_ONLY = ("evolink.hpp",)
+HEADER_ONLY = ("evolink.hpp", "evolink/redis.hpp")
+# Checked only with EVOLINK_SEPARATE_COMPILATION: without it it stops with an #error.
+SEPARATE_ONLY = ("evolink/redis/src.hpp",)
+REDIS = ("evolink/redis.hpp", "evolink/redis/")
 FLAGS = ["-std=c++20", "-fsyntax-only", "-Wall", "-Wextra", "-Werror"]
 SEPARATE = "-DEVOLINK_SEPARATE_COMPILATION"
 TESTING = "-DEVOLINK_TESTING_SEPARATE_COMPILATION"
@@ -56,11 +64,13 @@ TESTING_SEPARATE = ("evolink/testing.hpp", "evolink/testing/fake_server.hpp")
 TESTING_ONLY = ("evolink/testing/src.hpp",)
 
 
-def public_headers(include_dir):
+def public_headers(include_dir, redis=True):
     names = ["evolink.hpp"]
-    for sub in ("evolink", "evolink/testing"):
+    for sub in ("evolink", "evolink/testing") + (("evolink/redis",) if redis else ()):
         names += sorted(f"{sub}/{f}" for f in os.listdir(os.path.join(include_dir, sub))
                         if f.endswith(".hpp"))
+    if not redis:
+        names = [n for n in names if not n.startswith(REDIS)]
     return names
 
 
@@ -89,8 +99,14 @@ def run(cmd):
 
 
 def main():
-    args, only = sys.argv[1:], []
-    while len(args) >= 2 and args[0] == "--only":
+    args, only, redis = sys.argv[1:], [], True
+    while args and args[0] in ("--only", "--without-redis"):
+        if args[0] == "--without-redis":
+            redis = False
+            args = args[1:]
+            continue
+        if len(args) < 2:
+            sys.exit(__doc__)
         only.append(args[1])
         args = args[2:]
     if not args:
@@ -98,21 +114,25 @@ def main():
     root = args[0]
     compiler = args[1:] or shlex.split(os.environ.get("CXX", "c++"))
     include_dir = os.path.join(root, "include")
-    unknown = set(only) - set(public_headers(include_dir))
+    headers = public_headers(include_dir, redis)
+    unknown = set(only) - set(headers)
     if unknown:
         sys.exit(f"check_headers.py: not a public header: {', '.join(sorted(unknown))}")
 
     checks = []  # (header, mode, macro flags)
-    for h in only or public_headers(include_dir):
+    for h in only or headers:
         if h in TESTING_ONLY:
             checks.append((h, "test kit compiled separately", [SEPARATE, TESTING]))
+            continue
+        if h in SEPARATE_ONLY:
+            checks.append((h, "separate compilation", [SEPARATE]))
             continue
         checks.append((h, "separate compilation", [SEPARATE]))
         if h in HEADER_ONLY:
             checks.append((h, "header-only", []))
         if h in TESTING_SEPARATE:
             checks.append((h, "test kit compiled separately", [SEPARATE, TESTING]))
-    missing = set(HEADER_ONLY + TESTING_SEPARATE + TESTING_ONLY) - set(public_headers(include_dir))
+    missing = set(HEADER_ONLY + TESTING_SEPARATE + TESTING_ONLY + SEPARATE_ONLY) - set(public_headers(include_dir))
     if missing:
         sys.exit(f"check_headers.py: HEADER_ONLY, TESTING_SEPARATE or TESTING_ONLY names headers that do not exist: "
                  f"{', '.join(sorted(missing))}")

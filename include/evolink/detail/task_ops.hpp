@@ -67,6 +67,26 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> read_for_wait(std::shared_ptr<tran
     co_return co_await read_task(std::move(core), std::move(api), std::move(id), std::nullopt, false, retry_after_out);
 }
 
+/// Asks the journal whether it can record a task, before the creation is
+/// sent (journal::ready, on the file executor). An error: nothing was sent.
+EVOLINK_INLINE asio::awaitable<std::optional<diagnostics>> journal_ready(std::shared_ptr<transport> core, journal& j)
+{
+    auto check = [&]() -> std::string {
+        try {
+            j.ready();
+            return {};
+        } catch (const std::exception& ex) {
+            return ex.what();
+        }
+    };
+    std::string failed = co_await run_blocking(core->file_executor(), check);
+    if (failed.empty()) co_return std::nullopt;
+    diagnostics d;
+    d.message = "the journal cannot record a task now, so none was created: " + failed;
+    core->log(log_level::error, d.message);
+    co_return d;
+}
+
 /// Records the task in `opts->journal` before its wait starts. The journal's
 /// calls block (fsync): they run on the file executor. An error says the task
 /// exists but could not be recorded (errc::journal_failed, with its id).

@@ -6,6 +6,7 @@
 // starts one in impl/client.ipp; generate, once the task is created).
 
 #include <evolink/detail/checks.hpp>
+#include <evolink/detail/file_io.hpp>
 #include <evolink/detail/wait_completion.hpp>
 #include <evolink/detail/wait_record.hpp>
 #include <evolink/journal.hpp>
@@ -28,11 +29,18 @@ EVOLINK_INLINE asio::awaitable<outcome<std::vector<resumed_task>>> resume_all(st
 {
     using result = outcome<std::vector<resumed_task>>;
     std::vector<journal_entry> todo;
-    try {
-        todo = opts->journal->unfinished();
-    } catch (const std::exception& ex) {
+    auto read = [&]() -> std::string { // blocks (a file, a remote store): on the file executor
+        try {
+            todo = opts->journal->unfinished();
+            return {};
+        } catch (const std::exception& ex) {
+            return ex.what();
+        }
+    };
+    std::string failed = co_await run_blocking(core->file_executor(), read);
+    if (!failed.empty()) {
         diagnostics d;
-        d.message = std::string("cannot read the journal: ") + ex.what();
+        d.message = "cannot read the journal: " + failed;
         co_return result{make_error_code(errc::journal_failed), std::move(d), {}};
     }
     struct state {

@@ -46,6 +46,7 @@ struct receiver_state : std::enable_shared_from_this<receiver_state> {
     std::shared_ptr<http_listener> listener;
     std::atomic<std::size_t> accepted{0}, refused{0}, duplicates{0};
     std::atomic<bool> stopped_flag{false}; // for handle(), from any thread
+    std::atomic<bool> bus_attached{false}; // handle() keeps the body for the bus only then
 
     // On the strand only:
     bool stopped = false;
@@ -55,6 +56,7 @@ struct receiver_state : std::enable_shared_from_this<receiver_state> {
     std::deque<std::string> early_order;
     std::set<std::pair<std::string, std::size_t>> seen; // (task id, body hash)
     std::deque<std::pair<std::string, std::size_t>> seen_order;
+    receiver_bus_hooks bus;
 
     void init()
     {
@@ -136,13 +138,15 @@ struct receiver_state : std::enable_shared_from_this<receiver_state> {
         if (!t) return refuse(400, "bad request");
         ++accepted;
         auto hash = std::hash<std::string_view>{}(body);
-        boost::asio::post(strand, [self = shared_from_this(), t = std::move(*t), hash]() mutable {
-            self->deliver(std::move(t), hash);
+        std::string for_bus = bus_attached ? std::string(body) : std::string(); // no copy without a bus
+        boost::asio::post(strand, [self = shared_from_this(), t = std::move(*t), hash, b = std::move(for_bus)]() mutable {
+            self->deliver(std::move(t), hash, &b);
         });
         return callback_receiver::response{200, "{\"received\":true}"};
     }
 
-    void deliver(task t, std::size_t hash)
+    /// `body`: the HTTP body, for the bus; null for a callback from the bus.
+    void deliver(task t, std::size_t hash, const std::string* body)
     {
         if (stopped) return;
         auto key = std::make_pair(t.id, hash);
@@ -150,6 +154,7 @@ struct receiver_state : std::enable_shared_from_this<receiver_state> {
             ++duplicates;
             return;
         }
+        if (body && !body->empty() && bus.accepted) bus.accepted(t.id, *body);
         seen_order.push_back(key);
         if (seen_order.size() > opts.max_remembered) {
             seen.erase(seen_order.front());
@@ -189,6 +194,7 @@ struct receiver_state : std::enable_shared_from_this<receiver_state> {
         boost::asio::steady_timer timer(self->strand, std::chrono::steady_clock::time_point::max());
         receiver_waiter w{id, &timer, std::nullopt};
         self->waiters.emplace(id, &w);
+        if (self->bus.missed) self->bus.missed(id); // registered first: a callback the bus finds now is not missed
         co_await timer.async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
         if (w.result) co_return outcome<task>{{}, {}, std::move(*w.result)};
         // Cancelled or stopped: unregister (deliver() removed it if it ran).
@@ -212,7 +218,8 @@ struct receiver_state : std::enable_shared_from_this<receiver_state> {
             return s->delivered({}, std::move(t));
         }
         if (stopped) return s->delivered(boost::asio::error::operation_aborted, {});
-        subscribers.emplace(std::move(id), std::move(s));
+        subscribers.emplace(id, std::move(s));
+        if (bus.missed) bus.missed(id); // registered first: a callback the bus finds now is not missed
     }
 
     void unsubscribe(const std::string& id, const std::shared_ptr<receiver_subscriber>& s)
@@ -258,6 +265,23 @@ EVOLINK_DECL void receiver_unsubscribe(callback_receiver& r, std::string task_id
 {
     auto& st = receiver_access::state(r);
     boost::asio::post(st->strand, [st, id = std::move(task_id), s = std::move(s)] { st->unsubscribe(id, s); });
+}
+
+EVOLINK_DECL void receiver_attach_bus(callback_receiver& r, receiver_bus_hooks hooks)
+{
+    auto& st = receiver_access::state(r);
+    st->bus_attached = static_cast<bool>(hooks.accepted);
+    boost::asio::dispatch(st->strand, [st, h = std::move(hooks)]() mutable { st->bus = std::move(h); });
+}
+
+EVOLINK_DECL bool receiver_deliver_remote(callback_receiver& r, std::string_view body)
+{
+    auto& st = receiver_access::state(r);
+    auto t = parse_task(body);
+    if (!t) return false;
+    auto hash = std::hash<std::string_view>{}(body);
+    boost::asio::post(st->strand, [st, t = std::move(*t), hash]() mutable { st->deliver(std::move(t), hash, nullptr); });
+    return true;
 }
 
 } // namespace detail

@@ -157,6 +157,10 @@ EVOLINK_INLINE boost::asio::awaitable<outcome<task>> create_for_wait(core_ptr co
     co_await boost::asio::this_coro::throw_if_cancelled(false);
     co_await boost::asio::this_coro::reset_cancellation_state(boost::asio::enable_total_cancellation(),
                                                               pass_as_terminal{});
+    if (opts->journal) { // a journal that cannot record fails the operation before anything is sent
+        auto unready = co_await journal_ready(core, *opts->journal);
+        if (unready) co_return failure<task>(make_error_code(errc::journal_failed), std::move(*unready));
+    }
     auto created = co_await create_task(core, api, std::move(files), std::move(p), opts->idempotency_key);
     if (created.ec) co_return created;
     // Journaled before on_submitted runs: a hook that throws leaves the task
