@@ -10,6 +10,7 @@
 #include <evolink/detail/async.hpp>
 #include <evolink/detail/batch_ops.hpp>
 #include <evolink/detail/checks.hpp>
+#include <evolink/detail/file_io.hpp>
 #include <evolink/detail/operations.hpp>
 #include <evolink/detail/retry.hpp>
 #include <evolink/detail/retry_loop.hpp>
@@ -67,19 +68,27 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> read_for_wait(std::shared_ptr<tran
     co_return co_await read_task(std::move(core), std::move(api), std::move(id), std::nullopt, false, retry_after_out);
 }
 
-/// Asks the journal whether it can record a task, before the creation is
-/// sent (journal::ready, on the file executor). An error: nothing was sent.
-EVOLINK_INLINE asio::awaitable<std::optional<diagnostics>> journal_ready(std::shared_ptr<transport> core, journal& j)
+/// Runs a call of the journal's, `f()`, on the file executor (its calls
+/// block: a file, a remote store); the reason it threw, empty if it did not.
+template <class F>
+asio::awaitable<std::string> journal_call(std::shared_ptr<transport> core, F f)
 {
-    auto check = [&]() -> std::string {
+    auto call = [&]() -> std::string {
         try {
-            j.ready();
+            f();
             return {};
         } catch (const std::exception& ex) {
             return ex.what();
         }
     };
-    std::string failed = co_await run_blocking(core->file_executor(), check);
+    co_return co_await run_blocking(core->file_executor(), call);
+}
+
+/// Asks the journal whether it can record a task, before the creation is
+/// sent (journal::ready). An error: nothing was sent.
+EVOLINK_INLINE asio::awaitable<std::optional<diagnostics>> journal_ready(std::shared_ptr<transport> core, journal& j)
+{
+    std::string failed = co_await journal_call(core, [&] { j.ready(); });
     if (failed.empty()) co_return std::nullopt;
     diagnostics d;
     d.message = "the journal cannot record a task now, so none was created: " + failed;
@@ -102,15 +111,7 @@ EVOLINK_INLINE asio::awaitable<std::optional<diagnostics>> journal_add(std::shar
     }
     e.recorded_at =
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    auto add = [&]() -> std::string { // the reason it failed; empty: recorded
-        try {
-            j.add(e);
-            return {};
-        } catch (const std::exception& ex) {
-            return ex.what();
-        }
-    };
-    std::string failed = co_await run_blocking(core->file_executor(), add);
+    std::string failed = co_await journal_call(core, [&] { j.add(e); });
     if (failed.empty()) co_return std::nullopt;
     diagnostics d;
     d.task_id = id;
@@ -128,15 +129,7 @@ EVOLINK_INLINE asio::awaitable<void> journal_finish(std::shared_ptr<transport> c
     if (!r.ec || r.ec == errc::task_failed || r.ec == errc::task_cancelled) status = r.value.status_text;
     else if (r.ec == api_errc::not_found) status = "gone"; // expired or unknown: it will never finish
     if (status.empty()) co_return;
-    auto finish = [&]() -> std::string {
-        try {
-            j.finish(id, status);
-            return {};
-        } catch (const std::exception& ex) {
-            return ex.what();
-        }
-    };
-    std::string failed = co_await run_blocking(core->file_executor(), finish);
+    std::string failed = co_await journal_call(core, [&] { j.finish(id, status); });
     if (!failed.empty()) core->log(log_level::error, "the journal could not mark " + id + " finished: " + failed);
 }
 

@@ -6,7 +6,7 @@
 // starts one in impl/client.ipp; generate, once the task is created).
 
 #include <evolink/detail/checks.hpp>
-#include <evolink/detail/file_io.hpp>
+#include <evolink/detail/task_ops.hpp>
 #include <evolink/detail/wait_completion.hpp>
 #include <evolink/detail/wait_record.hpp>
 #include <evolink/journal.hpp>
@@ -29,15 +29,7 @@ EVOLINK_INLINE asio::awaitable<outcome<std::vector<resumed_task>>> resume_all(st
 {
     using result = outcome<std::vector<resumed_task>>;
     std::vector<journal_entry> todo;
-    auto read = [&]() -> std::string { // blocks (a file, a remote store): on the file executor
-        try {
-            todo = opts->journal->unfinished();
-            return {};
-        } catch (const std::exception& ex) {
-            return ex.what();
-        }
-    };
-    std::string failed = co_await run_blocking(core->file_executor(), read);
+    std::string failed = co_await journal_call(core, [&] { todo = opts->journal->unfinished(); });
     if (!failed.empty()) {
         diagnostics d;
         d.message = "cannot read the journal: " + failed;

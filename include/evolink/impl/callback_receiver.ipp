@@ -140,13 +140,14 @@ struct receiver_state : std::enable_shared_from_this<receiver_state> {
         auto hash = std::hash<std::string_view>{}(body);
         std::string for_bus = bus_attached ? std::string(body) : std::string(); // no copy without a bus
         boost::asio::post(strand, [self = shared_from_this(), t = std::move(*t), hash, b = std::move(for_bus)]() mutable {
-            self->deliver(std::move(t), hash, &b);
+            self->deliver(std::move(t), hash, b);
         });
         return callback_receiver::response{200, "{\"received\":true}"};
     }
 
-    /// `body`: the HTTP body, for the bus; null for a callback from the bus.
-    void deliver(task t, std::size_t hash, const std::string* body)
+    /// `for_bus`: the HTTP body when a bus is attached; empty otherwise and
+    /// for a callback that came from the bus.
+    void deliver(task t, std::size_t hash, const std::string& for_bus)
     {
         if (stopped) return;
         auto key = std::make_pair(t.id, hash);
@@ -154,7 +155,7 @@ struct receiver_state : std::enable_shared_from_this<receiver_state> {
             ++duplicates;
             return;
         }
-        if (body && !body->empty() && bus.accepted) bus.accepted(t.id, *body);
+        if (!for_bus.empty() && bus.accepted) bus.accepted(t.id, for_bus);
         seen_order.push_back(key);
         if (seen_order.size() > opts.max_remembered) {
             seen.erase(seen_order.front());
@@ -280,7 +281,7 @@ EVOLINK_DECL bool receiver_deliver_remote(callback_receiver& r, std::string_view
     auto t = parse_task(body);
     if (!t) return false;
     auto hash = std::hash<std::string_view>{}(body);
-    boost::asio::post(st->strand, [st, t = std::move(*t), hash]() mutable { st->deliver(std::move(t), hash, nullptr); });
+    boost::asio::post(st->strand, [st, t = std::move(*t), hash]() mutable { st->deliver(std::move(t), hash, {}); });
     return true;
 }
 
