@@ -3,6 +3,8 @@
 // and start again on the same port for the fault cases).
 #pragma once
 
+#include <evolink/redis/options.hpp>
+
 #include <hiredis/hiredis.h>
 
 #include <fcntl.h>
@@ -133,5 +135,16 @@ private:
     std::vector<std::string> extra_;
     pid_t pid_ = -1;
 };
+
+/// Options for a server of the test's on `port`, reconnecting quickly.
+inline evolink::redis_options options_at(unsigned short port)
+{
+    using namespace std::chrono_literals;
+    evolink::redis_options o;
+    o.port = port;
+    o.reconnect_min = 20ms;
+    o.reconnect_max = 200ms;
+    return o;
+}
 
 } // namespace test_redis

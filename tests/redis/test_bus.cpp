@@ -23,23 +23,9 @@ evolink::callback_receiver_options receiver_options()
 
 evolink::redis_options redis_at(unsigned short port)
 {
-    evolink::redis_options o;
-    o.port = port;
+    auto o = test_redis::options_at(port);
     o.key_prefix = "bus:";
-    o.reconnect_min = 20ms;
-    o.reconnect_max = 200ms;
     return o;
-}
-
-/// Suspends until `pred` or `limit`; returns pred().
-asio::awaitable<bool> within(std::function<bool()> pred, std::chrono::milliseconds limit)
-{
-    asio::steady_timer t(co_await asio::this_coro::executor);
-    for (auto end = std::chrono::steady_clock::now() + limit; !pred() && std::chrono::steady_clock::now() < end;) {
-        t.expires_after(5ms);
-        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
-    co_return pred();
 }
 
 std::string task_body(const std::string& id, const char* status)

@@ -3,89 +3,26 @@
 // AUTH with a password and with an ACL user.
 #include <evolink/redis.hpp>
 
+#include "../support/fixture.hpp"
 #include "redis_server.hpp"
 
 #include <boost/asio.hpp>
 #include <catch2/catch.hpp>
-
-#include <functional>
-#include <mutex>
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using evolink::redis_errc;
 using evolink::redis_reply;
 
-namespace {
-
 constexpr auto tuple_token = asio::as_tuple(asio::use_awaitable);
-
-/// Runs `body` on `io`; fails the test when it throws or does not finish in
-/// 30 s, and requires that the io_context then runs dry (nothing left behind).
-template <class Body>
-void run(asio::io_context& io, Body body)
-{
-    bool done = false;
-    std::exception_ptr failure;
-    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-        try {
-            co_await body();
-        } catch (...) {
-            failure = std::current_exception();
-        }
-        done = true;
-    }, asio::detached);
-    io.run_for(30s);
-    REQUIRE(done);
-    if (failure) std::rethrow_exception(failure);
-    REQUIRE(io.stopped());
-}
-
-/// Sleeps in steps of 10 ms until `pred`, at most `limit`; returns pred().
-asio::awaitable<bool> until(std::function<bool()> pred, std::chrono::milliseconds limit = 5000ms)
-{
-    asio::steady_timer t(co_await asio::this_coro::executor);
-    for (auto end = std::chrono::steady_clock::now() + limit; !pred() && std::chrono::steady_clock::now() < end;) {
-        t.expires_after(10ms);
-        co_await t.async_wait(tuple_token);
-    }
-    co_return pred();
-}
-
-evolink::redis_options options_for(unsigned short port)
-{
-    evolink::redis_options o;
-    o.port = port;
-    o.reconnect_min = 20ms;
-    o.reconnect_max = 200ms;
-    return o;
-}
-
-/// What the logger was told, to look for secrets in it.
-struct log_capture {
-    std::mutex m;
-    std::string text;
-    evolink::logger sink()
-    {
-        evolink::logger l;
-        l.min_level = evolink::log_level::debug;
-        l.sink = [this](evolink::log_level, std::string_view s) {
-            std::lock_guard lock(m);
-            text.append(s).append("\n");
-        };
-        return l;
-    }
-};
-
-} // namespace
 
 TEST_CASE("redis_connection: commands round-trip on the io_context; an error reply is error_reply")
 {
     test_redis::server redis;
     asio::io_context io;
-    evolink::redis_connection conn(io.get_executor(), options_for(redis.port()));
-    run(io, [&]() -> asio::awaitable<void> {
-        REQUIRE(co_await until([&] { return conn.ready(); }));
+    evolink::redis_connection conn(io.get_executor(), test_redis::options_at(redis.port()));
+    run_test(io, [&]() -> asio::awaitable<void> {
+        REQUIRE(co_await within([&] { return conn.ready(); }));
         std::string binary("a\0b\r\nc", 6); // bulk strings: nothing is formatted
         std::vector<std::string> cmd1{"SET", "k", binary};
         auto [ec1, set] = co_await conn.command(std::move(cmd1), tuple_token);
@@ -119,18 +56,18 @@ TEST_CASE("redis_connection: with no Redis, commands fail at once with unreachab
 {
     auto port = test_redis::free_port();
     asio::io_context io;
-    evolink::redis_connection conn(io.get_executor(), options_for(port));
+    evolink::redis_connection conn(io.get_executor(), test_redis::options_at(port));
     std::unique_ptr<test_redis::server> redis;
-    run(io, [&]() -> asio::awaitable<void> {
+    run_test(io, [&]() -> asio::awaitable<void> {
         auto t0 = std::chrono::steady_clock::now();
         std::vector<std::string> cmd6{"PING"};
         auto [ec, r] = co_await conn.command(std::move(cmd6), tuple_token);
         CHECK(ec == redis_errc::unreachable);
         CHECK(std::chrono::steady_clock::now() - t0 < 500ms); // failed at once, not queued
-        CHECK_FALSE(co_await until([&] { return conn.ready(); }, 300ms)); // retries, in vain
+        CHECK_FALSE(co_await within([&] { return conn.ready(); }, 300ms)); // retries, in vain
         CHECK(conn.connects() == 0);
         redis = std::make_unique<test_redis::server>(port); // on that port now
-        REQUIRE(co_await until([&] { return conn.ready(); }));
+        REQUIRE(co_await within([&] { return conn.ready(); }));
         std::vector<std::string> cmd7{"PING"};
         auto [ec2, r2] = co_await conn.command(std::move(cmd7), tuple_token);
         CHECK_FALSE(ec2);
@@ -143,11 +80,11 @@ TEST_CASE("redis_connection: Redis killed mid-command and restarted; the command
 {
     test_redis::server redis;
     asio::io_context io;
-    evolink::redis_connection conn(io.get_executor(), options_for(redis.port()));
+    evolink::redis_connection conn(io.get_executor(), test_redis::options_at(redis.port()));
     int readies = 0;
     conn.on_ready([&] { ++readies; });
-    run(io, [&]() -> asio::awaitable<void> {
-        REQUIRE(co_await until([&] { return conn.ready(); }));
+    run_test(io, [&]() -> asio::awaitable<void> {
+        REQUIRE(co_await within([&] { return conn.ready(); }));
         // A command that waits on the server, in flight when Redis dies.
         auto ex = co_await asio::this_coro::executor;
         std::optional<evolink::error_code> lost;
@@ -156,15 +93,15 @@ TEST_CASE("redis_connection: Redis killed mid-command and restarted; the command
         asio::steady_timer t(ex, 100ms);
         co_await t.async_wait(tuple_token);
         redis.kill();
-        REQUIRE(co_await until([&] { return lost.has_value(); }));
+        REQUIRE(co_await within([&] { return lost.has_value(); }));
         CHECK(*lost == redis_errc::connection_lost);
-        REQUIRE(co_await until([&] { return !conn.ready(); }));
+        REQUIRE(co_await within([&] { return !conn.ready(); }));
         std::vector<std::string> cmd8{"PING"};
         auto [ec1, r1] = co_await conn.command(std::move(cmd8), tuple_token);
         CHECK(ec1 == redis_errc::unreachable);
 
         redis.start(); // same port, empty
-        REQUIRE(co_await until([&] { return conn.ready(); }));
+        REQUIRE(co_await within([&] { return conn.ready(); }));
         std::vector<std::string> cmd9{"PING"};
         auto [ec2, r2] = co_await conn.command(std::move(cmd9), tuple_token);
         CHECK_FALSE(ec2);
@@ -181,22 +118,22 @@ TEST_CASE("redis_connection: AUTH with a password, with an ACL user, and refused
     asio::io_context io;
     log_capture logs;
 
-    auto plain = options_for(redis.port());
+    auto plain = test_redis::options_at(redis.port());
     plain.password = "pw-Secret-1";
-    plain.logger = logs.sink();
-    auto acl = options_for(redis.port());
+    plain.logger = logs.logger();
+    auto acl = test_redis::options_at(redis.port());
     acl.user = "alice";
     acl.password = "alice-Secret-2";
-    acl.logger = logs.sink();
-    auto wrong = options_for(redis.port());
+    acl.logger = logs.logger();
+    auto wrong = test_redis::options_at(redis.port());
     wrong.password = "wrong-Secret-3";
-    wrong.logger = logs.sink();
+    wrong.logger = logs.logger();
 
     evolink::redis_connection a(io.get_executor(), plain);
     evolink::redis_connection b(io.get_executor(), acl);
     evolink::redis_connection c(io.get_executor(), wrong);
-    run(io, [&]() -> asio::awaitable<void> {
-        REQUIRE(co_await until([&] { return a.ready() && b.ready(); }));
+    run_test(io, [&]() -> asio::awaitable<void> {
+        REQUIRE(co_await within([&] { return a.ready() && b.ready(); }));
         std::vector<std::string> cmd10{"SET", "x", "1"};
         auto [ec1, r1] = co_await a.command(std::move(cmd10), tuple_token);
         CHECK_FALSE(ec1);
@@ -209,7 +146,7 @@ TEST_CASE("redis_connection: AUTH with a password, with an ACL user, and refused
         std::vector<std::string> cmd13{"ACL", "WHOAMI"};
         auto [ec4, r4] = co_await b.command(std::move(cmd13), tuple_token);
         CHECK(r4.str == "alice");
-        REQUIRE(co_await until([&] { return c.auth_failures() >= 2; })); // refused, and tried again later
+        REQUIRE(co_await within([&] { return c.auth_failures() >= 2; })); // refused, and tried again later
         CHECK_FALSE(c.ready());
         std::vector<std::string> cmd14{"PING"};
         auto [ec5, r5] = co_await c.command(std::move(cmd14), tuple_token);
@@ -218,33 +155,32 @@ TEST_CASE("redis_connection: AUTH with a password, with an ACL user, and refused
         b.stop();
         c.stop();
     });
-    std::lock_guard lock(logs.m);
-    CHECK(logs.text.find("refused AUTH") != std::string::npos);
-    CHECK(logs.text.find("Secret") == std::string::npos);
+    CHECK(logs.text().find("refused AUTH") != std::string::npos);
+    CHECK(logs.text().find("Secret") == std::string::npos);
 }
 
 TEST_CASE("redis_connection: subscribe receives messages, subscribes again after Redis restarted, and runs nothing else")
 {
     test_redis::server redis;
     asio::io_context io;
-    evolink::redis_connection sub(io.get_executor(), options_for(redis.port()));
+    evolink::redis_connection sub(io.get_executor(), test_redis::options_at(redis.port()));
     std::vector<std::string> got;
     sub.subscribe("chan", [&](std::string m) { got.push_back(std::move(m)); });
-    run(io, [&]() -> asio::awaitable<void> {
-        REQUIRE(co_await until([&] { return sub.subscribed() == 1; }));
+    run_test(io, [&]() -> asio::awaitable<void> {
+        REQUIRE(co_await within([&] { return sub.subscribed() == 1; }));
         redis.run({"PUBLISH", "chan", "one"});
         redis.run({"PUBLISH", "other", "not for us"});
-        REQUIRE(co_await until([&] { return got.size() == 1; }));
+        REQUIRE(co_await within([&] { return got.size() == 1; }));
         std::vector<std::string> cmd1{"PING"};
         auto [ec1, r1] = co_await sub.command(std::move(cmd1), tuple_token);
         CHECK(ec1 == asio::error::operation_not_supported);
 
         redis.kill();
-        REQUIRE(co_await until([&] { return sub.subscribed() == 0; }));
+        REQUIRE(co_await within([&] { return sub.subscribed() == 0; }));
         redis.start();
-        REQUIRE(co_await until([&] { return sub.subscribed() == 1; }));
+        REQUIRE(co_await within([&] { return sub.subscribed() == 1; }));
         redis.run({"PUBLISH", "chan", "two"});
-        REQUIRE(co_await until([&] { return got.size() == 2; }));
+        REQUIRE(co_await within([&] { return got.size() == 2; }));
         CHECK(got == std::vector<std::string>{"one", "two"});
         CHECK(sub.connects() == 2);
         sub.stop();
@@ -255,11 +191,11 @@ TEST_CASE("redis_connection: a Redis that stops answering (SIGSTOP) is dropped a
 {
     test_redis::server redis;
     asio::io_context io;
-    auto o = options_for(redis.port());
+    auto o = test_redis::options_at(redis.port());
     o.command_timeout = 300ms;
     evolink::redis_connection conn(io.get_executor(), o);
-    run(io, [&]() -> asio::awaitable<void> {
-        REQUIRE(co_await until([&] { return conn.ready(); }));
+    run_test(io, [&]() -> asio::awaitable<void> {
+        REQUIRE(co_await within([&] { return conn.ready(); }));
         redis.pause();
         auto t0 = std::chrono::steady_clock::now();
         std::vector<std::string> cmd1{"PING"};
@@ -268,10 +204,10 @@ TEST_CASE("redis_connection: a Redis that stops answering (SIGSTOP) is dropped a
         CHECK(ec1 == redis_errc::connection_lost);
         CHECK(waited >= 300ms);
         CHECK(waited < 1500ms);
-        CHECK_FALSE(co_await until([&] { return conn.ready(); }, 500ms)); // connects, but no answer: not ready
+        CHECK_FALSE(co_await within([&] { return conn.ready(); }, 500ms)); // connects, but no answer: not ready
         CHECK(conn.connects() == 1);
         redis.resume();
-        REQUIRE(co_await until([&] { return conn.ready(); }));
+        REQUIRE(co_await within([&] { return conn.ready(); }));
         CHECK(conn.connects() == 2);
         std::vector<std::string> cmd2{"PING"};
         auto [ec2, r2] = co_await conn.command(std::move(cmd2), tuple_token);

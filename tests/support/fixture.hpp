@@ -36,10 +36,11 @@ struct env_guard {
     env_guard() { ::unsetenv("EVOLINK_API_KEY"); }
 };
 
-/// Runs `body` as a coroutine on `io`; then stops `server` so that nothing
-/// is left pending, and requires that the io_context ran dry.
-template <class Body>
-void run_test(asio::io_context& io, evolink::testing::fake_server& server, Body body)
+/// Runs `body` as a coroutine on `io`, then `after()` (whether the body
+/// threw or not); requires that it ended within 60 s and that the
+/// io_context then ran dry.
+template <class Body, class After>
+void run_then(asio::io_context& io, Body body, After after)
 {
     bool done = false;
     std::exception_ptr failure;
@@ -49,13 +50,27 @@ void run_test(asio::io_context& io, evolink::testing::fake_server& server, Body 
         } catch (...) {
             failure = std::current_exception();
         }
-        server.stop();
+        after();
         done = true;
     }, asio::detached);
     io.run_for(60s);
     REQUIRE(done);
     if (failure) std::rethrow_exception(failure);
     REQUIRE(io.stopped()); // ran dry: no timer, socket or handler left behind
+}
+
+/// The same, then stops `server` so that nothing is left pending.
+template <class Body>
+void run_test(asio::io_context& io, evolink::testing::fake_server& server, Body body)
+{
+    run_then(io, std::move(body), [&] { server.stop(); });
+}
+
+/// The same without a fake server.
+template <class Body>
+void run_test(asio::io_context& io, Body body)
+{
+    run_then(io, std::move(body), [] {});
 }
 
 /// Options that never retry: for tests of how one answer is reported.
@@ -113,6 +128,18 @@ asio::awaitable<void> until(Pred done)
         t.expires_after(2ms);
         co_await t.async_wait(asio::use_awaitable);
     }
+}
+
+/// Suspends until `done()` holds or `limit` has passed; returns done().
+template <class Pred>
+asio::awaitable<bool> within(Pred done, std::chrono::milliseconds limit = 5000ms)
+{
+    asio::steady_timer t(co_await asio::this_coro::executor);
+    for (auto end = std::chrono::steady_clock::now() + limit; !done() && std::chrono::steady_clock::now() < end;) {
+        t.expires_after(5ms);
+        co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    co_return done();
 }
 
 inline bool contains(const std::string& haystack, const std::string& needle)
