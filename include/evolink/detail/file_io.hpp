@@ -13,6 +13,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -59,45 +60,56 @@ private:
     std::unique_ptr<boost::asio::thread_pool> pool_;
 };
 
-/// The initiation of run_blocking: runs `*f` on `file_ex`, then completes
-/// the handler on its own executor (the strand) with the result. The
-/// io_context keeps outstanding work meanwhile. Cancellation is not
+/// The initiation of the hop to the file executor: runs `call(obj)` on
+/// `file_ex`, then completes the handler on its own executor (the strand).
+/// The io_context keeps outstanding work meanwhile. Cancellation is not
 /// forwarded: a blocking call in progress finishes, and the caller checks
-/// its cancellation state afterwards.
-template <class F>
-struct blocking_call {
-    F* f;
+/// its cancellation state afterwards. The call is type-erased here so that
+/// this machinery (two posts, a work guard) is compiled once, not once per
+/// call site (issue 11).
+struct blocking_hop {
+    void (*call)(void*);
+    void* obj;
     boost::asio::any_io_executor file_ex;
 
     template <class Handler>
     void operator()(Handler&& handler) const
     {
         auto work = boost::asio::make_work_guard(boost::asio::get_associated_executor(handler));
-        boost::asio::post(file_ex, [f = f, h = std::forward<Handler>(handler), work = std::move(work)]() mutable {
+        boost::asio::post(file_ex, [call = call, obj = obj, h = std::forward<Handler>(handler), work = std::move(work)]() mutable {
             std::exception_ptr ep;
-            decltype((*f)()) r{};
             try {
-                r = (*f)();
+                call(obj);
             } catch (...) { // bad_alloc and the like: rethrown in the coroutine, not on the pool
                 ep = std::current_exception();
             }
             auto back = work.get_executor();
-            boost::asio::post(back, [h = std::move(h), ep, r = std::move(r)]() mutable { std::move(h)(ep, std::move(r)); });
+            boost::asio::post(back, [h = std::move(h), ep]() mutable { std::move(h)(ep); });
         });
     }
 };
+
+/// `co_await hop(ex, call, obj)`: call(obj) runs on `file_ex`; the
+/// coroutine resumes on its own executor (or with call's exception).
+inline boost::asio::awaitable<void> hop(const boost::asio::any_io_executor& file_ex, void (*call)(void*), void* obj)
+{
+    return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>, void(std::exception_ptr)>(
+        blocking_hop{call, obj, file_ex}, boost::asio::use_awaitable);
+}
 
 /// `co_await run_blocking(ex, f)`: f() (a blocking call that returns a
 /// default-constructible value) runs on `file_ex`; the coroutine resumes on
 /// its own executor with the value (or f's exception). `f` lives in the
 /// caller's frame until then.
 template <class F>
-auto run_blocking(const boost::asio::any_io_executor& file_ex, F& f)
+boost::asio::awaitable<std::invoke_result_t<F&>> run_blocking(const boost::asio::any_io_executor& file_ex, F& f)
 {
     using R = std::invoke_result_t<F&>;
     static_assert(std::is_same_v<R, std::decay_t<R>>, "f returns a value");
-    return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>, void(std::exception_ptr, R)>(
-        blocking_call<F>{&f, file_ex}, boost::asio::use_awaitable);
+    R r{};
+    auto set = [&] { r = f(); };
+    co_await hop(file_ex, [](void* p) { (*static_cast<decltype(set)*>(p))(); }, &set);
+    co_return r;
 }
 
 } // namespace evolink::detail
