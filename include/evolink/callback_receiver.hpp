@@ -65,7 +65,7 @@ namespace detail {
 // impl/callback_receiver.ipp: a program that includes this header does not
 // compile Beast's HTTP server (docs/building.md).
 struct receiver_state;
-EVOLINK_DECL boost::asio::awaitable<outcome<task>> receiver_wait(std::shared_ptr<receiver_state> st, std::string id);
+EVOLINK_LAZY_DECL boost::asio::awaitable<outcome<task>> receiver_wait(std::shared_ptr<receiver_state> st, std::string id);
 struct receiver_access;
 
 /// A client wait's place in the receiver: what wait() does, without a
@@ -92,7 +92,7 @@ public:
     /// Starts listening at once when `opts.listen` (throws
     /// boost::system::system_error when it cannot bind; throws evolink::error
     /// with errc::invalid_options for a bad public_base_url or path).
-    EVOLINK_DECL explicit callback_receiver(executor_type ex, callback_receiver_options opts = {});
+    EVOLINK_LAZY_DECL explicit callback_receiver(executor_type ex, callback_receiver_options opts = {});
     EVOLINK_DECL ~callback_receiver();
     callback_receiver(const callback_receiver&) = delete;
     callback_receiver& operator=(const callback_receiver&) = delete;

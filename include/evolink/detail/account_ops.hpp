@@ -22,7 +22,8 @@ namespace evolink::detail {
 /// A GET of `target` on the API host: its 2xx answer, else the error (the
 /// HTTP status as api_errc with the server's diagnostics, or the
 /// transport's), transient failures retried with the client's policy.
-EVOLINK_INLINE asio::awaitable<outcome<http_result>> api_get(std::shared_ptr<transport> core, origin o,
+template <class = void> // lazy: see EVOLINK_LAZY_DECL in config.hpp
+asio::awaitable<outcome<http_result>> api_get(std::shared_ptr<transport> core, origin o,
                                                              std::string target)
 {
     retry_budget budget;
@@ -58,7 +59,8 @@ outcome<T> bad_answer(const http_result& h, std::string_view target, const std::
     return failure<T>(make_error_code(errc::bad_response), std::move(d));
 }
 
-EVOLINK_INLINE asio::awaitable<outcome<credit_balance>> read_credits(std::shared_ptr<transport> core, origin o)
+template <class = void> // lazy: see EVOLINK_LAZY_DECL in config.hpp
+asio::awaitable<outcome<credit_balance>> read_credits(std::shared_ptr<transport> core, origin o)
 {
     constexpr std::string_view target = "/v1/credits";
     auto r = co_await api_get(core, std::move(o), std::string(target));
@@ -69,7 +71,8 @@ EVOLINK_INLINE asio::awaitable<outcome<credit_balance>> read_credits(std::shared
     co_return outcome<credit_balance>{{}, std::move(r.diag), *b};
 }
 
-EVOLINK_INLINE asio::awaitable<outcome<task_list>> read_task_list(std::shared_ptr<transport> core, origin o,
+template <class = void> // lazy: see EVOLINK_LAZY_DECL in config.hpp
+asio::awaitable<outcome<task_list>> read_task_list(std::shared_ptr<transport> core, origin o,
                                                                   std::shared_ptr<const task_filter> f)
 {
     auto target = task_list_target(*f);

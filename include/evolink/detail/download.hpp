@@ -135,6 +135,7 @@ EVOLINK_INLINE std::optional<diagnostics> destination_problem(const std::filesys
 /// One download: performs download_fsm's actions, the requests through the
 /// transport (whose answers it receives as a body_sink), the file work on
 /// the file executor (file_io.hpp), each 256 KiB piece in one visit.
+template <class = void> // lazy: see EVOLINK_LAZY_DECL in config.hpp
 class downloader final : public transport::body_sink {
 public:
     using act = download_fsm::act;
@@ -294,12 +295,12 @@ private:
     std::vector<char> piece_ = std::vector<char>(256 * 1024); // one visit of the file executor per piece
 };
 
-EVOLINK_INLINE asio::awaitable<outcome<download_result>> download(std::shared_ptr<transport> core,
-                                                                  std::shared_ptr<const download_job> job)
+template <class = void> // lazy: see EVOLINK_LAZY_DECL in config.hpp
+asio::awaitable<outcome<download_result>> download(std::shared_ptr<transport> core, std::shared_ptr<const download_job> job)
 {
     if (auto d = destination_problem(job->path, job->options.overwrite))
         co_return failure<download_result>(make_error_code(errc::invalid_request), std::move(*d));
-    downloader one(std::move(core), *job);
+    downloader<> one(std::move(core), *job);
     co_return co_await one.run();
 }
 
@@ -339,7 +340,8 @@ EVOLINK_INLINE std::string_view type_extension(std::string_view content_type)
 
 /// Downloads every result of a task into a directory, one after the other,
 /// as `<task id>-<index><ext>`.
-EVOLINK_INLINE asio::awaitable<outcome<std::vector<download_result>>>
+template <class = void> // lazy: see EVOLINK_LAZY_DECL in config.hpp
+asio::awaitable<outcome<std::vector<download_result>>>
 download_all(std::shared_ptr<transport> core, std::shared_ptr<const results_job> job)
 {
     using list = std::vector<download_result>;

@@ -259,7 +259,8 @@ EVOLINK_INLINE asio::awaitable<outcome<file_info>> upload(std::shared_ptr<transp
     co_return outcome<file_info>{{}, {}, std::move(f)};
 }
 
-EVOLINK_INLINE asio::awaitable<outcome<file_list>> list_files(std::shared_ptr<transport> core, origin o, unsigned page,
+template <class = void> // lazy: see EVOLINK_LAZY_DECL in config.hpp
+asio::awaitable<outcome<file_list>> list_files(std::shared_ptr<transport> core, origin o, unsigned page,
                                                               unsigned page_size)
 {
     if (page < 1 || page_size < 1 || page_size > 100) {
@@ -282,7 +283,8 @@ EVOLINK_INLINE asio::awaitable<outcome<file_list>> list_files(std::shared_ptr<tr
     co_return outcome<file_list>{{}, {}, std::move(l)};
 }
 
-EVOLINK_INLINE asio::awaitable<outcome<file_quota>> get_file_quota(std::shared_ptr<transport> core, origin o)
+template <class = void> // lazy: see EVOLINK_LAZY_DECL in config.hpp
+asio::awaitable<outcome<file_quota>> get_file_quota(std::shared_ptr<transport> core, origin o)
 {
     auto r = co_await files_call(core, std::move(o), http::verb::get, "/api/v1/files/quota", {}, nullptr, true);
     if (r.ec) co_return failure<file_quota>(r.ec, std::move(r.diag));
@@ -302,7 +304,8 @@ EVOLINK_INLINE std::optional<diagnostics> check_file_id(std::string_view id)
     return std::nullopt;
 }
 
-EVOLINK_INLINE asio::awaitable<outcome<bool>> delete_file(std::shared_ptr<transport> core, origin o, std::string id)
+template <class = void> // lazy: see EVOLINK_LAZY_DECL in config.hpp
+asio::awaitable<outcome<bool>> delete_file(std::shared_ptr<transport> core, origin o, std::string id)
 {
     if (auto e = check_file_id(id)) co_return failure<bool>(make_error_code(errc::invalid_request), std::move(*e));
     auto r = co_await files_call(core, std::move(o), http::verb::delete_, "/api/v1/files/" + id, {}, nullptr, true);

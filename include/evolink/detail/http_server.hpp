@@ -92,12 +92,23 @@ EVOLINK_INLINE server_response plain_response(unsigned status, std::string body,
     return res;
 }
 
-class http_listener : public std::enable_shared_from_this<http_listener> {
+// A template only so that a program that includes it and never listens
+// does not compile its coroutines (see EVOLINK_LAZY_DECL in config.hpp):
+// use it as http_listener.
+template <class Lazy = void>
+class basic_http_listener : public std::enable_shared_from_this<basic_http_listener<Lazy>> {
 public:
     using tcp = boost::asio::ip::tcp;
+    // Every I/O object's type depends on Lazy (lazy_t): else the compiler
+    // would instantiate the calls on them when it reads this template.
+    using acceptor_type = lazy_t<Lazy, tcp::acceptor>;
+    using timer_type = lazy_t<Lazy, boost::asio::steady_timer>;
+    using tcp_stream = lazy_t<Lazy, boost::beast::tcp_stream>;
+    using tls_stream = lazy_t<Lazy, boost::beast::ssl_stream<boost::beast::tcp_stream>>;
+    using stream_type = lazy_t<Lazy, byte_stream>;
 
     /// `tls` null: plain HTTP.
-    http_listener(boost::asio::any_io_executor strand, std::shared_ptr<boost::asio::ssl::context> tls,
+    basic_http_listener(boost::asio::any_io_executor strand, std::shared_ptr<boost::asio::ssl::context> tls,
                   http_handler handler, http_server_limits limits)
         : strand_(std::move(strand)), tls_(std::move(tls)), handler_(std::move(handler)), limits_(limits),
           acceptor_(strand_)
@@ -113,7 +124,7 @@ public:
         acceptor_.bind(ep);
         acceptor_.listen();
         port_ = acceptor_.local_endpoint().port();
-        boost::asio::co_spawn(strand_, accept_loop(shared_from_this()), boost::asio::detached);
+        boost::asio::co_spawn(strand_, accept_loop(this->shared_from_this()), boost::asio::detached);
     }
 
     unsigned short port() const noexcept { return port_; }
@@ -162,7 +173,7 @@ private:
     // An accept error such as EMFILE leaves the connection in the backlog, so
     // retrying at once would spin: pause 10 ms, doubling up to 1 s, until an
     // accept succeeds (descriptors freed up).
-    boost::asio::awaitable<void> accept_loop(std::shared_ptr<http_listener> self)
+    boost::asio::awaitable<void> accept_loop(std::shared_ptr<basic_http_listener> self)
     {
         auto pause = first_pause;
         while (!stopped_) {
@@ -192,27 +203,27 @@ private:
     }
 
     // Every failure ends the session quietly: peers get nothing but HTTP.
-    boost::asio::awaitable<void> session(std::shared_ptr<http_listener> self, tcp::socket sock)
+    boost::asio::awaitable<void> session(std::shared_ptr<basic_http_listener> self, tcp::socket sock)
     {
         using namespace server_ns;
         auto id = next_id_++;
         try {
             boost::system::error_code nodelay_ignored; // answers are written whole (see transport::connect)
             sock.set_option(tcp::no_delay(true), nodelay_ignored);
-            beast::tcp_stream tcp_stream(std::move(sock));
+            tcp_stream plain(std::move(sock));
             if (tls_) {
-                beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), *tls_);
+                tls_stream stream(std::move(plain), *tls_);
                 live_[id] = &beast::get_lowest_layer(stream).socket();
                 beast::get_lowest_layer(stream).expires_after(limits_.read_timeout);
                 auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, tuple);
                 if (!ec) {
                     ++handshakes_;
-                    byte_stream s(&stream, nullptr);
+                    stream_type s(&stream, nullptr);
                     co_await serve(s);
                 }
             } else {
-                live_[id] = &tcp_stream.socket();
-                byte_stream s(nullptr, &tcp_stream);
+                live_[id] = &plain.socket();
+                stream_type s(nullptr, &plain);
                 co_await serve(s);
             }
         } catch (const std::exception&) {
@@ -224,7 +235,7 @@ private:
 
     // One stream type for TLS and plain sessions: the HTTP reads and writes
     // below are compiled once (byte_stream.hpp).
-    boost::asio::awaitable<void> serve(byte_stream& stream)
+    boost::asio::awaitable<void> serve(stream_type& stream)
     {
         using namespace server_ns;
         beast::flat_buffer buffer;
@@ -267,7 +278,7 @@ private:
 
     class connection final : public server_connection {
     public:
-        connection(byte_stream& s, const http_listener& l) : s_(s), l_(l) {}
+        connection(stream_type& s, const basic_http_listener& l) : s_(s), l_(l) {}
         boost::asio::awaitable<boost::system::error_code> write(const char* data, std::size_t n) override
         {
             auto [ec, written] = co_await boost::asio::async_write(s_, boost::asio::buffer(data, n), tuple);
@@ -282,8 +293,8 @@ private:
         bool stopped() const override { return l_.stopped_; }
 
     private:
-        byte_stream& s_;
-        const http_listener& l_;
+        stream_type& s_;
+        const basic_http_listener& l_;
     };
 
     /// What the HTTP layer answers itself, before the connection is closed:
@@ -309,7 +320,7 @@ private:
         return std::nullopt;
     }
 
-    boost::asio::awaitable<bool> reply(byte_stream& stream, server_response res)
+    boost::asio::awaitable<bool> reply(stream_type& stream, server_response res)
     {
         using namespace server_ns;
         res.prepare_payload();
@@ -322,16 +333,18 @@ private:
     std::shared_ptr<boost::asio::ssl::context> tls_;
     http_handler handler_;
     http_server_limits limits_;
-    tcp::acceptor acceptor_;
+    acceptor_type acceptor_;
     unsigned short port_ = 0;
     bool stopped_ = false;
     std::uint64_t next_id_ = 0;
     std::map<std::uint64_t, tcp::socket*> live_;
     std::size_t open_ = 0;
     std::function<bool(tcp::socket&)> accept_hook_;
-    boost::asio::steady_timer backoff_{strand_};
+    timer_type backoff_{strand_};
     std::atomic<std::size_t> connections_{0}, handshakes_{0}, rejected_{0}, accept_errors_{0};
 };
+
+using http_listener = basic_http_listener<>;
 
 } // namespace evolink::detail
 

@@ -61,7 +61,7 @@ EVOLINK_DECL std::size_t connections_opened(const transport& core) noexcept;
 /// client::shutdown's body: new operations fail, running ones are cancelled
 /// (total: a creation on the wire gets its answer), terminal after `grace`;
 /// completes once none runs. Its value: how many were running at its start.
-EVOLINK_DECL boost::asio::awaitable<outcome<std::size_t>> shutdown_op(core_ptr core, std::chrono::milliseconds grace);
+EVOLINK_LAZY_DECL boost::asio::awaitable<outcome<std::size_t>> shutdown_op(core_ptr core, std::chrono::milliseconds grace);
 
 /// A creation request ready to go, but for its local images: each is
 /// checked against the model's limits, then uploaded, and its file_url
@@ -109,7 +109,7 @@ struct results_job {
 
 EVOLINK_DECL boost::asio::awaitable<outcome<task>> submit_op(core_ptr core, origin api, origin files,
                                                              std::shared_ptr<const prepared_create> p, std::string key);
-EVOLINK_DECL boost::asio::awaitable<outcome<task>> get_task_op(core_ptr core, origin api, std::string id,
+EVOLINK_LAZY_DECL boost::asio::awaitable<outcome<task>> get_task_op(core_ptr core, origin api, std::string id,
                                                                std::optional<diagnostics> invalid);
 /// A wait is not a coroutine but a record (detail/wait_record.hpp): it is
 /// handed the caller's handler, erased, and delivers its outcome to it.
@@ -119,22 +119,22 @@ EVOLINK_DECL void wait_op(core_ptr core, origin api, std::string id, std::option
 /// over the handler.
 EVOLINK_DECL void generate_op(core_ptr core, origin api, origin files, std::shared_ptr<const prepared_create> p,
                               shared_wait_options opts, std::unique_ptr<wait_completion> done);
-EVOLINK_DECL boost::asio::awaitable<outcome<std::vector<resumed_task>>> resume_op(core_ptr core, origin api,
+EVOLINK_LAZY_DECL boost::asio::awaitable<outcome<std::vector<resumed_task>>> resume_op(core_ptr core, origin api,
                                                                                   shared_wait_options opts);
-EVOLINK_DECL boost::asio::awaitable<outcome<file_info>> upload_op(core_ptr core, origin files,
+EVOLINK_LAZY_DECL boost::asio::awaitable<outcome<file_info>> upload_op(core_ptr core, origin files,
                                                                   std::shared_ptr<const upload_job> job);
-EVOLINK_DECL boost::asio::awaitable<outcome<file_list>> list_files_op(core_ptr core, origin files, unsigned page,
+EVOLINK_LAZY_DECL boost::asio::awaitable<outcome<file_list>> list_files_op(core_ptr core, origin files, unsigned page,
                                                                       unsigned page_size);
-EVOLINK_DECL boost::asio::awaitable<outcome<file_quota>> file_quota_op(core_ptr core, origin files);
-EVOLINK_DECL boost::asio::awaitable<outcome<bool>> delete_file_op(core_ptr core, origin files, std::string id);
-EVOLINK_DECL boost::asio::awaitable<outcome<credit_balance>> credits_op(core_ptr core, origin api);
+EVOLINK_LAZY_DECL boost::asio::awaitable<outcome<file_quota>> file_quota_op(core_ptr core, origin files);
+EVOLINK_LAZY_DECL boost::asio::awaitable<outcome<bool>> delete_file_op(core_ptr core, origin files, std::string id);
+EVOLINK_LAZY_DECL boost::asio::awaitable<outcome<credit_balance>> credits_op(core_ptr core, origin api);
 /// `filter` behind a shared_ptr: see wait options in detail/task_ops.hpp.
-EVOLINK_DECL boost::asio::awaitable<outcome<task_list>> list_tasks_op(core_ptr core, origin api,
+EVOLINK_LAZY_DECL boost::asio::awaitable<outcome<task_list>> list_tasks_op(core_ptr core, origin api,
                                                                       std::shared_ptr<const task_filter> filter,
                                                                       std::optional<diagnostics> invalid);
-EVOLINK_DECL boost::asio::awaitable<outcome<download_result>> download_op(core_ptr core,
+EVOLINK_LAZY_DECL boost::asio::awaitable<outcome<download_result>> download_op(core_ptr core,
                                                                           std::shared_ptr<const download_job> job);
-EVOLINK_DECL boost::asio::awaitable<outcome<std::vector<download_result>>>
+EVOLINK_LAZY_DECL boost::asio::awaitable<outcome<std::vector<download_result>>>
 download_results_op(core_ptr core, std::shared_ptr<const results_job> job);
 
 } // namespace evolink::detail

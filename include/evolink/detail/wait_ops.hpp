@@ -24,7 +24,8 @@
 namespace evolink::detail {
 
 /// Waits, concurrently, for every unfinished task of the journal.
-EVOLINK_INLINE asio::awaitable<outcome<std::vector<resumed_task>>> resume_all(std::shared_ptr<transport> core, origin api,
+template <class = void> // lazy: see EVOLINK_LAZY_DECL in config.hpp
+asio::awaitable<outcome<std::vector<resumed_task>>> resume_all(std::shared_ptr<transport> core, origin api,
                                                                               shared_wait_options opts)
 {
     using result = outcome<std::vector<resumed_task>>;

@@ -58,6 +58,8 @@ struct receiver_state : std::enable_shared_from_this<receiver_state> {
     std::deque<std::pair<std::string, std::size_t>> seen_order;
     receiver_bus_hooks bus;
 
+    // Lazy, as the constructor (it starts the listener): see EVOLINK_LAZY_DECL.
+    template <class = void>
     void init()
     {
         auto fail = [](std::string param, std::string message) {
@@ -111,6 +113,7 @@ struct receiver_state : std::enable_shared_from_this<receiver_state> {
         }
     }
 
+    template <class = void> // lazy: see EVOLINK_LAZY_DECL in config.hpp
     static boost::asio::awaitable<server_reply> serve(std::shared_ptr<receiver_state> self, server_request& req)
     {
         if (!self) co_return server_reply{plain_response(503, "{}")};
@@ -183,6 +186,7 @@ struct receiver_state : std::enable_shared_from_this<receiver_state> {
         }
     }
 
+    template <class = void> // lazy: see EVOLINK_LAZY_DECL in config.hpp
     static boost::asio::awaitable<outcome<task>> wait(std::shared_ptr<receiver_state> self, std::string id)
     {
         if (auto it = self->early.find(id); it != self->early.end()) {
@@ -245,7 +249,7 @@ struct receiver_state : std::enable_shared_from_this<receiver_state> {
     }
 };
 
-EVOLINK_DECL boost::asio::awaitable<outcome<task>> receiver_wait(std::shared_ptr<receiver_state> st, std::string id)
+EVOLINK_LAZY_DEF boost::asio::awaitable<outcome<task>> receiver_wait(std::shared_ptr<receiver_state> st, std::string id)
 {
     return receiver_state::wait(std::move(st), std::move(id));
 }
@@ -287,7 +291,7 @@ EVOLINK_DECL bool receiver_deliver_remote(callback_receiver& r, std::string_view
 
 } // namespace detail
 
-EVOLINK_DECL callback_receiver::callback_receiver(executor_type ex, callback_receiver_options opts)
+EVOLINK_LAZY_DEF callback_receiver::callback_receiver(executor_type ex, callback_receiver_options opts)
     : st_(std::make_shared<detail::receiver_state>(detail::make_strand_of(ex), std::move(opts))), strand_(st_->strand)
 {
     st_->init();

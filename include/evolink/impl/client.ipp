@@ -91,7 +91,7 @@ EVOLINK_DECL void op_end(const std::shared_ptr<transport>& core, cancel_state& c
     core->ops().remove(c);
 }
 
-EVOLINK_DECL boost::asio::awaitable<outcome<std::size_t>> shutdown_op(core_ptr core, std::chrono::milliseconds grace)
+EVOLINK_LAZY_DEF boost::asio::awaitable<outcome<std::size_t>> shutdown_op(core_ptr core, std::chrono::milliseconds grace)
 {
     auto& ops = core->ops();
     std::size_t running = ops.live;
@@ -131,7 +131,7 @@ EVOLINK_DECL boost::asio::awaitable<outcome<task>> submit_op(core_ptr core, orig
     return create_task(std::move(core), std::move(api), std::move(files), std::move(p), std::move(key));
 }
 
-EVOLINK_DECL boost::asio::awaitable<outcome<task>> get_task_op(core_ptr core, origin api, std::string id,
+EVOLINK_LAZY_DEF boost::asio::awaitable<outcome<task>> get_task_op(core_ptr core, origin api, std::string id,
                                                                std::optional<diagnostics> invalid)
 {
     return read_task(std::move(core), std::move(api), std::move(id), std::move(invalid));
@@ -243,40 +243,40 @@ EVOLINK_DECL void generate_op(core_ptr core, origin api, origin files, std::shar
     });
 }
 
-EVOLINK_DECL boost::asio::awaitable<outcome<std::vector<resumed_task>>> resume_op(core_ptr core, origin api,
+EVOLINK_LAZY_DEF boost::asio::awaitable<outcome<std::vector<resumed_task>>> resume_op(core_ptr core, origin api,
                                                                                   shared_wait_options opts)
 {
     return resume_all(std::move(core), std::move(api), std::move(opts));
 }
 
-EVOLINK_DECL boost::asio::awaitable<outcome<file_info>> upload_op(core_ptr core, origin files,
+EVOLINK_LAZY_DEF boost::asio::awaitable<outcome<file_info>> upload_op(core_ptr core, origin files,
                                                                   std::shared_ptr<const upload_job> job)
 {
     return upload(std::move(core), std::move(files), std::move(job));
 }
 
-EVOLINK_DECL boost::asio::awaitable<outcome<file_list>> list_files_op(core_ptr core, origin files, unsigned page,
+EVOLINK_LAZY_DEF boost::asio::awaitable<outcome<file_list>> list_files_op(core_ptr core, origin files, unsigned page,
                                                                       unsigned page_size)
 {
     return list_files(std::move(core), std::move(files), page, page_size);
 }
 
-EVOLINK_DECL boost::asio::awaitable<outcome<file_quota>> file_quota_op(core_ptr core, origin files)
+EVOLINK_LAZY_DEF boost::asio::awaitable<outcome<file_quota>> file_quota_op(core_ptr core, origin files)
 {
     return get_file_quota(std::move(core), std::move(files));
 }
 
-EVOLINK_DECL boost::asio::awaitable<outcome<bool>> delete_file_op(core_ptr core, origin files, std::string id)
+EVOLINK_LAZY_DEF boost::asio::awaitable<outcome<bool>> delete_file_op(core_ptr core, origin files, std::string id)
 {
     return delete_file(std::move(core), std::move(files), std::move(id));
 }
 
-EVOLINK_DECL boost::asio::awaitable<outcome<credit_balance>> credits_op(core_ptr core, origin api)
+EVOLINK_LAZY_DEF boost::asio::awaitable<outcome<credit_balance>> credits_op(core_ptr core, origin api)
 {
     return read_credits(std::move(core), std::move(api));
 }
 
-EVOLINK_DECL boost::asio::awaitable<outcome<task_list>> list_tasks_op(core_ptr core, origin api,
+EVOLINK_LAZY_DEF boost::asio::awaitable<outcome<task_list>> list_tasks_op(core_ptr core, origin api,
                                                                       std::shared_ptr<const task_filter> filter,
                                                                       std::optional<diagnostics> invalid)
 {
@@ -284,13 +284,13 @@ EVOLINK_DECL boost::asio::awaitable<outcome<task_list>> list_tasks_op(core_ptr c
     co_return co_await read_task_list(std::move(core), std::move(api), std::move(filter));
 }
 
-EVOLINK_DECL boost::asio::awaitable<outcome<download_result>> download_op(core_ptr core,
+EVOLINK_LAZY_DEF boost::asio::awaitable<outcome<download_result>> download_op(core_ptr core,
                                                                           std::shared_ptr<const download_job> job)
 {
     return download(std::move(core), std::move(job));
 }
 
-EVOLINK_DECL boost::asio::awaitable<outcome<std::vector<download_result>>>
+EVOLINK_LAZY_DEF boost::asio::awaitable<outcome<std::vector<download_result>>>
 download_results_op(core_ptr core, std::shared_ptr<const results_job> job)
 {
     return download_all(std::move(core), std::move(job));
