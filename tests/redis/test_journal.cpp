@@ -214,6 +214,30 @@ TEST_CASE("redis_journal: Redis killed and restarted empty; the owner's next hea
     CHECK(ids_of(again.unfinished()) == std::vector<std::string>{"r1", "r2"});
 }
 
+TEST_CASE("redis_journal: a finish Redis did not take is made by the heartbeat once Redis answers, not recorded again")
+{
+    test_redis::server redis;
+    evolink::redis_journal a(redis_at(redis.port()), fleet("a"));
+    a.stop(); // heartbeats by hand here
+    a.add(entry("f1"));
+    a.add(entry("f2"));
+    REQUIRE(a.heartbeat());
+    redis.kill();
+    CHECK_THROWS_AS(a.finish("f1", "completed"), std::runtime_error);
+    CHECK(a.owned() == 2); // still heartbeated: no one claims it meanwhile
+    redis.start();         // same port, no data
+    REQUIRE(a.heartbeat()); // records f2 again, and finishes f1
+    CHECK(a.owned() == 1);
+    CHECK(redis.run({"XLEN", "test:fleet:f:tasks"}) == "1");
+    CHECK(redis.run({"HEXISTS", "test:fleet:f:ids", "f1"}) == "0");
+    CHECK(redis.run({"HEXISTS", "test:fleet:f:ids", "f2"}) == "1");
+    REQUIRE(a.heartbeat());
+    CHECK(redis.run({"XLEN", "test:fleet:f:tasks"}) == "1"); // f1 stays finished
+    a.finish("f2", "completed");
+    CHECK(a.owned() == 0);
+    CHECK(redis.run({"XLEN", "test:fleet:f:tasks"}) == "0");
+}
+
 TEST_CASE("redis_journal: unreachable Redis makes ready() and add() throw quickly, without the password")
 {
     auto o = redis_at(test_redis::free_port());
