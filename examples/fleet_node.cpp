@@ -34,6 +34,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <mutex>
 
 namespace asio = boost::asio;
@@ -340,10 +341,16 @@ static config parse(int argc, char** argv)
 int main(int argc, char** argv)
 {
     asio::io_context io;
-    fleet_node node(io, parse(argc, argv));
-    asio::co_spawn(io, node.run(), [](std::exception_ptr e) {
+    std::unique_ptr<fleet_node> node;
+    try {
+        node = std::make_unique<fleet_node>(io, parse(argc, argv));
+    } catch (const evolink::error& e) { // an option refused (a short secret...), without its value
+        std::cerr << "fleet_node: " << e.what() << '\n';
+        return 2;
+    }
+    asio::co_spawn(io, node->run(), [](std::exception_ptr e) {
         if (e) std::rethrow_exception(e);
     });
     io.run(); // until the node has stopped (done, or SIGTERM) and nothing is left
-    return node.exit_code();
+    return node->exit_code();
 }

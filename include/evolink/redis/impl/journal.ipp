@@ -229,9 +229,13 @@ struct redis_journal_state {
     redis_journal_options opts;
     std::vector<std::string> keys;
 
-    std::mutex book_mutex; // guards book, epoch and finish_later
+    std::mutex book_mutex; // guards book, epoch, finishing and finish_later
     lease_book book;
     std::string epoch;
+    // Finishes in flight. A heartbeat that ran in Redis just after one finds
+    // no entry, which is not "another instance has it" (on_lost); one that
+    // Redis restarted empty recorded again after it must be finished again.
+    std::set<std::string> finishing;
     // Finishes Redis did not take (unreachable). Their tasks stay in the
     // book, so that the heartbeat keeps them (no one claims them, a Redis
     // restarted empty gets them again) until a beat that reached Redis
@@ -327,6 +331,10 @@ struct redis_journal_state {
             std::lock_guard lock(book_mutex);
             epoch = r.elements[0].str;
             res = book.beat_ok(std::chrono::steady_clock::now(), sent, *statuses);
+            std::erase_if(res.lost, [this](const std::string& id) { return finishing.count(id) != 0; });
+            for (std::size_t i = 0; i < sent.size() && i < statuses->size(); ++i)
+                if ((*statuses)[i] == static_cast<long long>(beat_status::readded) && finishing.count(sent[i].e.task_id))
+                    res.refinish.push_back(sent[i].e.task_id);
         }
         for (auto& id : res.refinish) { // finished here while the beat recorded it again
             try {
@@ -437,14 +445,20 @@ EVOLINK_DECL void redis_journal::add(const journal_entry& e)
 EVOLINK_DECL void redis_journal::finish(std::string_view task_id, std::string_view)
 {
     std::string id(task_id);
+    {
+        std::lock_guard lock(st_->book_mutex);
+        st_->finishing.insert(id);
+    }
     try {
         st_->call(st_->script(detail::redis_script_finish, {id}));
     } catch (const std::exception& e) {
         std::lock_guard lock(st_->book_mutex);
+        st_->finishing.erase(id);
         st_->finish_later.insert(id);
         throw std::runtime_error(std::string(e.what()) + " (the heartbeat marks it finished once Redis answers)");
     }
     std::lock_guard lock(st_->book_mutex);
+    st_->finishing.erase(id);
     st_->finish_later.erase(id);
     st_->book.finished(id);
 }
