@@ -48,6 +48,8 @@ inline constexpr option_spec option_specs[] = {
     {"port", true, "--port N                 listen on port N (default: any free port)"},
     {"ca-out", true, "--ca-out FILE            write the fake's CA certificate to FILE (default: a temporary file)"},
     {"key", true, "--key KEY                the API key the fake accepts (default: a fixed test key)"},
+    {"task-time", true, "--task-time SECONDS      how long each task takes, from creation to its end (default 0.8)"},
+    {"callback-duplicates", true, "--callback-duplicates N  send each callback N more times (default 0), as EvoLink may"},
     {"status", true, "--status STATUS          only tasks that are processing, completed, failed or cancelled"},
     {"type", true, "--type TYPE              only tasks of this type: image, video, audio or text"},
     {"model", true, "--model MODEL            only tasks of this model (e.g. wan2.5-text-to-image)"},
@@ -89,10 +91,10 @@ inline const std::vector<command_spec>& commands()
          "the whole flow (an image, a video from it, both downloaded) against the built-in fake EvoLink\n"
          "  server: no account, nothing billed. --real uses the real API (asks first)",
          {"out", "timeout", "poll", "real", "yes"}},
-        {"fake-server", "fake-server [--port N] [--ca-out FILE] [--key KEY]",
+        {"fake-server", "fake-server [--port N] [--ca-out FILE] [--key KEY] [--task-time SECONDS] [--callback-duplicates N]",
          "runs a fake EvoLink server until Ctrl-C and prints the export lines that point the CLI at it:\n"
          "  the way to try every command without an account",
-         {"port", "ca-out", "key"}},
+         {"port", "ca-out", "key", "task-time", "callback-duplicates"}},
     };
     return list;
 }

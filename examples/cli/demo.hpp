@@ -163,13 +163,20 @@ inline int fake_server_command(const args& a)
     evolink::testing::fake_server_options so;
     if (auto port = a.integer("port")) so.port = static_cast<unsigned short>(*port);
     if (auto key = a.get("key")) so.api_key = *key;
+    // A task goes through four steps (pending, processing three times, then
+    // its end), a quarter of --task-time each: 200 ms by default. Several
+    // seconds let a test stop a program in the middle of its waits.
+    auto task_ms = static_cast<long>(a.seconds("task-time").value_or(0.8) * 1000);
+    so.script.step_interval = std::chrono::milliseconds(std::max(1L, task_ms / 4));
+    auto duplicates = a.integer("callback-duplicates").value_or(0);
+    if (duplicates < 0 || duplicates > 10) throw usage_failure("--callback-duplicates takes 0 to 10");
+    so.script.callback_duplicates = duplicates;
     // Prompts steer the outcome, for trying the CLI's exit codes:
     // "[fail:CODE]" fails with that task error code, "[cancel]" cancels,
     // "[slow]" never finishes; "[slow-download]" makes the next download of
     // a result file trickle over 30 s, "[broken-download]" answers it 404.
-    so.script.step_interval = 200ms;
     evolink::testing::fake_server* self = nullptr; // set once it exists
-    so.script_for = [&self](const boost::json::object& body) -> std::optional<evolink::testing::task_script> {
+    so.script_for = [&self, base = so.script](const boost::json::object& body) -> std::optional<evolink::testing::task_script> {
         auto* p = body.if_contains("prompt");
         if (!p || !p->is_string()) return std::nullopt;
         std::string prompt(p->get_string());
@@ -189,8 +196,7 @@ inline int fake_server_command(const args& a)
             }
             self->inject(std::move(r));
         }
-        evolink::testing::task_script s;
-        s.step_interval = 200ms;
+        auto s = base;
         if (auto at = prompt.find("[fail:"); at != std::string::npos) {
             s.outcome = evolink::task_status::failed;
             s.error_code = prompt.substr(at + 6, prompt.find(']', at) - at - 6);
@@ -225,6 +231,10 @@ inline int fake_server_command(const args& a)
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](auto, int) { server.stop(); });
     io.run();
+    // What it did, for a test that runs a program against it: its counters.
+    std::cerr << "fake EvoLink server stopped: " << server.tasks_created() << " task(s) created, "
+              << server.callback_attempts() << " callback POST(s), " << server.callbacks_delivered()
+              << " callback(s) answered 2xx\n";
     std::error_code ec;
     if (own_ca) fs::remove(ca, ec);
     return ok;

@@ -72,7 +72,9 @@ public:
     /// Records the task, owned by this instance (a task the fleet has
     /// already stays with its owner). Throws std::runtime_error.
     EVOLINK_DECL void add(const journal_entry& e) override;
-    /// Acknowledges and deletes the task's entry, whoever owns it.
+    /// Acknowledges and deletes the task's entry, whoever owns it. Redis
+    /// unreachable: throws std::runtime_error, and the heartbeat finishes it
+    /// once Redis answers again (it stays this instance's until then).
     EVOLINK_DECL void finish(std::string_view task_id, std::string_view status) override;
     /// This instance's own unfinished tasks (by its name), oldest first;
     /// they are heartbeated from now on. After a restart with the same name.
