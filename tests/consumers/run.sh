@@ -13,6 +13,12 @@
 #   meson-kit        dependency('evolink-testing'): the kit compiled once
 #   plain-kit        the kit compiled once too, <evolink/testing/src.hpp>
 #   plain-kit-header-only  the library and the kit both header-only
+# Where hiredis is installed (pkg-config finds it), the Redis part too, with
+# redis_main.cpp (a redis_connection to a closed port must fail cleanly; no
+# Redis server needed):
+#   meson-redis      dependency('evolink-redis'), header-only
+#   cmake-installed-redis  find_package(evolink CONFIG COMPONENTS redis) + evolink::redis
+#   cmake-installed-redis-compiled  the same with evolink::redis_compiled
 # Every build uses -Wall -Wextra -Werror, and no optimisation or debug flags
 # (meson's buildtype plain, CMake's empty build type, as the plain g++ lines):
 # these builds check how the library is consumed, not how it is debugged.
@@ -61,7 +67,7 @@ trap cleanup EXIT
 # Copy the consumer projects (they refer to ../main.cpp) out of the checkout,
 # so nothing is written into the repository.
 mkdir -p "$tmp/src"
-cp -R "$here/main.cpp" "$here/kit_main.cpp" "$here/meson" "$here/cmake-subdir" "$here/cmake-installed" "$here/plain" "$tmp/src/"
+cp -R "$here/main.cpp" "$here/kit_main.cpp" "$here/redis_main.cpp" "$here/meson" "$here/cmake-subdir" "$here/cmake-installed" "$here/plain" "$tmp/src/"
 
 current=""
 log=""
@@ -91,6 +97,23 @@ run_program() {
   grep -q '^submitted ' "$log" || fail "program printed no 'submitted <id>' line"
   echo "consumer $current: ok"
 }
+
+# run_redis_program EXE: runs a built Redis consumer; it must say Redis is
+# unreachable (redis_errc::unreachable) and exit 0.
+run_redis_program() {
+  local exe="$1" rc=0
+  log="$tmp/$current.run.log"
+  [[ -x "$exe" ]] || fail "no $exe: the Redis consumer was not built although hiredis is installed"
+  timeout 60 "$exe" >"$log" 2>&1 || rc=$?
+  if [[ $rc -ne 0 ]]; then fail "program $exe exited with $rc"; fi
+  grep -q '^redis: ' "$log" || fail "program printed no 'redis: <error>' line"
+  echo "consumer $current: ok"
+}
+
+# The Redis consumers run where hiredis is installed (as meson's `redis`
+# option and CMake's EVOLINK_REDIS=AUTO find it).
+redis=0
+if pkg-config --exists hiredis 2>/dev/null; then redis=1; fi
 
 # (d) plain compiler command line, (e) separate compilation: src.cpp includes
 # <evolink/src.hpp>, compiled once, (f) the test kit compiled once too:
@@ -161,6 +184,10 @@ current=meson-compiled
 run_program "$tmp/meson-build/consumer-compiled"
 current=meson-kit
 run_program "$tmp/meson-build/consumer-kit"
+if [[ $redis == 1 ]]; then
+  current=meson-redis
+  run_redis_program "$tmp/meson-build/consumer-redis"
+fi
 
 # (b) CMake add_subdirectory ---------------------------------------------------
 current=cmake-subdir
@@ -174,20 +201,30 @@ run_program "$tmp/cmake-subdir-build/app_compiled"
 # (c) CMake install + find_package --------------------------------------------
 current=cmake-installed
 prefix="$tmp/prefix"
+redis_on=OFF redis_build=AUTO # with hiredis: the package must have the Redis part, and the consumer asks for it
+if [[ $redis == 1 ]]; then redis_on=ON redis_build=ON; fi
 step "$tmp/cmake-installed.log" cmake -S "$repo" -B "$tmp/evolink-cmake-build" -G Ninja \
-  -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_INSTALL_PREFIX="$prefix"
+  -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_INSTALL_PREFIX="$prefix" -DEVOLINK_REDIS="$redis_build"
 step "$tmp/cmake-installed.log" cmake --build "$tmp/evolink-cmake-build" -j "$jobs"
 step "$tmp/cmake-installed.log" cmake --install "$tmp/evolink-cmake-build"
 [[ -f "$prefix/include/evolink.hpp" ]] || fail "cmake --install did not install include/evolink.hpp"
 step "$tmp/cmake-installed.log" cmake -S "$tmp/src/cmake-installed" -B "$tmp/cmake-installed-build" -G Ninja \
   -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE= -DCMAKE_PREFIX_PATH="$prefix" \
-  -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON
+  -DCMAKE_FIND_PACKAGE_NO_PACKAGE_REGISTRY=ON -DEVOLINK_CONSUMER_REDIS="$redis_on"
 step "$tmp/cmake-installed.log" cmake --build "$tmp/cmake-installed-build" -j "$jobs"
 [[ -n "$(find "$prefix" -name libevolink_compiled.a)" ]] || # lib/ or lib/<multiarch>/
   fail "cmake --install did not install libevolink_compiled.a"
 run_program "$tmp/cmake-installed-build/app"
 current=cmake-installed-compiled
 run_program "$tmp/cmake-installed-build/app_compiled"
+if [[ $redis == 1 ]]; then
+  current=cmake-installed-redis
+  [[ -n "$(find "$prefix" -name libevolink_redis_compiled.a)" ]] ||
+    fail "cmake --install did not install libevolink_redis_compiled.a"
+  run_redis_program "$tmp/cmake-installed-build/app_redis"
+  current=cmake-installed-redis-compiled
+  run_redis_program "$tmp/cmake-installed-build/app_redis_compiled"
+fi
 
 
 # (d)-(g), started before (a): their lines, then their status.
