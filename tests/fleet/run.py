@@ -33,6 +33,7 @@ counters are the other record. Exits non-zero at the first failed check.
         --clock-offset build/tests/libclock_offset.so
 """
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -352,11 +353,26 @@ def check_redis_empty(fleet, label):
           f"XLEN {xlen}, HLEN {hlen}")
 
 
-def run_kill(args):
-    label = "kill"
+@contextlib.contextmanager
+def scenario(args, label):
+    """A fleet for one scenario, stopped at the end; its files kept (and
+    printed) when a check failed, or with --keep."""
     fleet = Fleet(args, label)
     t0 = time.monotonic()
     try:
+        yield fleet
+    finally:
+        fleet.stop()
+        if failures:
+            fleet.dump()
+        elif not args.keep:
+            shutil.rmtree(fleet.work, ignore_errors=True)
+        print(f"      {label}: {time.monotonic() - t0:.1f} s", flush=True)
+
+
+def run_kill(args):
+    label = "kill"
+    with scenario(args, label) as fleet:
         clocks = {"a": 86400, "b": 86400, "c": -1800}
         fleet.start(["a", "b", "c"], tasks=100, rate=40, task_time=3, duplicates=1, clocks=clocks)
         b = fleet.instances["b"]
@@ -419,20 +435,11 @@ def run_kill(args):
             check(f"kill: {n} handed each callback on at most once: {copies} copies (HTTP and bus), "
                   f"{c['duplicates']} ignored as duplicates, {handed} handed on", handed <= 300 < copies)
             check(f"kill: {n} heard nearly every task's callback (the bus works)", handed >= 290, f"{handed}")
-    finally:
-        fleet.stop()
-        if failures:
-            fleet.dump()
-        elif not args.keep:
-            shutil.rmtree(fleet.work, ignore_errors=True)
-    print(f"      {label}: {time.monotonic() - t0:.1f} s", flush=True)
 
 
 def run_redis(args):
     label = "redis"
-    fleet = Fleet(args, label)
-    t0 = time.monotonic()
-    try:
+    with scenario(args, label) as fleet:
         fleet.start(["a", "b", "c"], tasks=40, rate=20, task_time=2)
         total = lambda: sum(i.count("created") for i in fleet.instances.values())
         check("redis: half the tasks created", wait_for(lambda: total() >= 60, 60))
@@ -458,20 +465,11 @@ def run_redis(args):
             len(v) == 1 and v[0][1] == "completed" for v in waits.values()))
         check("redis: no task claimed nor lost (no instance stopped)", not claimed and not lost)
         check_redis_empty(fleet, label)
-    finally:
-        fleet.stop()
-        if failures:
-            fleet.dump()
-        elif not args.keep:
-            shutil.rmtree(fleet.work, ignore_errors=True)
-    print(f"      {label}: {time.monotonic() - t0:.1f} s", flush=True)
 
 
 def run_term(args):
     label = "term"
-    fleet = Fleet(args, label)
-    t0 = time.monotonic()
-    try:
+    with scenario(args, label) as fleet:
         fleet.start(["a", "b"], tasks=30, rate=30, task_time=3)
         b = fleet.instances["b"]
         check("term: b created its 30 tasks", wait_for(lambda: b.count("created") == 30, 60))
@@ -497,13 +495,6 @@ def run_term(args):
         check(f"term: claimed within {BOUND_MS} ms of SIGTERM", delays and max(delays) <= BOUND_MS,
               f"max {max(delays) if delays else None} ms")
         check_redis_empty(fleet, label)
-    finally:
-        fleet.stop()
-        if failures:
-            fleet.dump()
-        elif not args.keep:
-            shutil.rmtree(fleet.work, ignore_errors=True)
-    print(f"      {label}: {time.monotonic() - t0:.1f} s", flush=True)
 
 
 def main():
