@@ -115,6 +115,34 @@ TEST_CASE("lease_book: a task finished while a heartbeat recorded it again (Redi
     CHECK(r.lost.empty());
 }
 
+TEST_CASE("lease_book: a finish still on its way to Redis when the beat answers is neither lost nor left recorded")
+{
+    lease_book b(1s, 5s);
+    b.added(entry("a"), "1-0", "me", "me");
+    b.added(entry("b"), "2-0", "me", "me");
+    auto sent = b.beat_list();
+    b.finishing("a"); // its finish script ran in Redis before the beat
+    b.finishing("b"); // Redis restarted empty: the beat recorded it again
+    auto r = b.beat_ok(lease_book::clock::now(), sent, {0, 2});
+    CHECK(r.lost.empty());
+    CHECK(r.refinish == std::vector<std::string>{"b"});
+    b.finished("b");
+    CHECK(b.size() == 0);
+}
+
+TEST_CASE("lease_book: a finish Redis did not take stays owned until a beat makes it")
+{
+    lease_book b(1s, 5s);
+    b.added(entry("a"), "1-0", "me", "me");
+    b.finishing("a");
+    b.finish_failed("a");
+    CHECK(b.owns("a")); // heartbeated meanwhile: nobody claims it
+    CHECK(b.finishes_due() == std::vector<std::string>{"a"});
+    b.finished("a"); // the beat's finish reached Redis
+    CHECK_FALSE(b.owns("a"));
+    CHECK(b.finishes_due().empty());
+}
+
 TEST_CASE("lease_book: failed heartbeats warn once, when claim_after has passed since the last good one")
 {
     lease_book b(1s, 5s);

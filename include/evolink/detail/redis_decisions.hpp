@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -88,7 +89,28 @@ public:
     {
         for (auto& f : entries) owned_[f.e.task_id] = std::move(f);
     }
-    void finished(const std::string& task_id) { owned_.erase(task_id); }
+    /// A finish of ours is on its way to Redis. Until finished() or
+    /// finish_failed(), a heartbeat that finds no entry for the task has not
+    /// lost it (the finish ran first), and one that recorded it again (Redis
+    /// restarted empty) must be followed by another finish.
+    void finishing(const std::string& task_id) { finishing_.insert(task_id); }
+    /// Redis did not take the finish (unreachable): the task stays ours and
+    /// heartbeated (nobody claims it; a Redis restarted empty gets it again)
+    /// until a beat that reached Redis finishes it (finishes_due()). Else it
+    /// would stay in the fleet's journal for as long as this instance lives.
+    void finish_failed(const std::string& task_id)
+    {
+        finishing_.erase(task_id);
+        finish_later_.insert(task_id);
+    }
+    void finished(const std::string& task_id)
+    {
+        owned_.erase(task_id);
+        finishing_.erase(task_id);
+        finish_later_.erase(task_id);
+    }
+    /// The finishes Redis did not take, for the next beat that reaches it.
+    std::vector<std::string> finishes_due() const { return {finish_later_.begin(), finish_later_.end()}; }
 
     bool owns(const std::string& task_id) const { return owned_.count(task_id) != 0; }
     std::size_t size() const noexcept { return owned_.size(); }
@@ -111,23 +133,24 @@ public:
     };
 
     /// The heartbeat for `sent` (beat_list()) answered `statuses`. A task
-    /// finished meanwhile (not owned any more) is ignored, unless the beat
-    /// recorded it again; a lost one is dropped: its new owner heartbeats it.
+    /// finished (or being finished) meanwhile is not lost, and is finished
+    /// again when the beat recorded it again; a lost one is dropped: its new
+    /// owner heartbeats it.
     beat_result beat_ok(clock::time_point now, const std::vector<fleet_entry>& sent, const std::vector<long long>& statuses)
     {
         beat_result r;
         last_ok_ = now;
         at_risk_ = false;
         for (std::size_t i = 0; i < sent.size() && i < statuses.size(); ++i) {
-            auto it = owned_.find(sent[i].e.task_id);
-            if (it == owned_.end()) {
-                if (statuses[i] == static_cast<long long>(beat_status::readded)) r.refinish.push_back(sent[i].e.task_id);
-                continue;
-            }
+            const auto& id = sent[i].e.task_id;
+            bool readded = statuses[i] == static_cast<long long>(beat_status::readded);
+            auto it = owned_.find(id);
+            if (readded && (it == owned_.end() || finishing_.count(id))) r.refinish.push_back(id);
+            if (it == owned_.end()) continue;
             if (statuses[i] == static_cast<long long>(beat_status::lost)) {
-                r.lost.push_back(it->first);
+                if (!finishing_.count(id)) r.lost.push_back(id);
                 owned_.erase(it);
-            } else if (statuses[i] == static_cast<long long>(beat_status::readded)) {
+            } else if (readded) {
                 ++r.readded;
             }
         }
@@ -163,6 +186,7 @@ public:
 private:
     std::chrono::milliseconds heartbeat_, claim_after_;
     std::map<std::string, fleet_entry> owned_;
+    std::set<std::string> finishing_, finish_later_;
     std::optional<clock::time_point> last_ok_, last_claim_;
     bool at_risk_ = false;
 };

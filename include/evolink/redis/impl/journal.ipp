@@ -17,7 +17,6 @@
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
-#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -229,19 +228,9 @@ struct redis_journal_state {
     redis_journal_options opts;
     std::vector<std::string> keys;
 
-    std::mutex book_mutex; // guards book, epoch, finishing and finish_later
+    std::mutex book_mutex; // guards book and epoch
     lease_book book;
     std::string epoch;
-    // Finishes in flight. A heartbeat that ran in Redis just after one finds
-    // no entry, which is not "another instance has it" (on_lost); one that
-    // Redis restarted empty recorded again after it must be finished again.
-    std::set<std::string> finishing;
-    // Finishes Redis did not take (unreachable). Their tasks stay in the
-    // book, so that the heartbeat keeps them (no one claims them, a Redis
-    // restarted empty gets them again) until a beat that reached Redis
-    // finishes them: else they would stay in the fleet's journal for as long
-    // as this instance lives.
-    std::set<std::string> finish_later;
 
     std::mutex calls_mutex; // the file executor's calls share one connection
     redis_sync calls;
@@ -296,6 +285,19 @@ struct redis_journal_state {
         return out;
     }
 
+    /// Finishes `id` on the heartbeat's connection; false when Redis did
+    /// not take it.
+    bool beat_finish(const std::string& id)
+    {
+        try {
+            std::lock_guard lock(beats_mutex);
+            beats.run(script(redis_script_finish, {id}));
+            return true;
+        } catch (const std::exception&) {
+            return false;
+        }
+    }
+
     bool beat()
     {
         std::vector<fleet_entry> sent;
@@ -331,33 +333,19 @@ struct redis_journal_state {
             std::lock_guard lock(book_mutex);
             epoch = r.elements[0].str;
             res = book.beat_ok(std::chrono::steady_clock::now(), sent, *statuses);
-            std::erase_if(res.lost, [this](const std::string& id) { return finishing.count(id) != 0; });
-            for (std::size_t i = 0; i < sent.size() && i < statuses->size(); ++i)
-                if ((*statuses)[i] == static_cast<long long>(beat_status::readded) && finishing.count(sent[i].e.task_id))
-                    res.refinish.push_back(sent[i].e.task_id);
         }
-        for (auto& id : res.refinish) { // finished here while the beat recorded it again
-            try {
-                std::lock_guard lock(beats_mutex);
-                beats.run(script(redis_script_finish, {id}));
-            } catch (const std::exception&) {
-                // Left in the fleet's journal: whoever claims it reads a finished task and ends at once.
-            }
-        }
-        std::vector<std::string> later;
+        // Finished here while the beat recorded it again: if this fails, it
+        // is left in the fleet's journal, and whoever claims it reads a
+        // finished task and ends at once.
+        for (auto& id : res.refinish) beat_finish(id);
+        std::vector<std::string> due;
         {
             std::lock_guard lock(book_mutex);
-            later.assign(finish_later.begin(), finish_later.end());
+            due = book.finishes_due();
         }
-        for (auto& id : later) {
-            try {
-                std::lock_guard lock(beats_mutex);
-                beats.run(script(redis_script_finish, {id}));
-            } catch (const std::exception&) {
-                break; // Redis went away again: the next beat tries
-            }
+        for (auto& id : due) {
+            if (!beat_finish(id)) break; // Redis went away again: the next beat tries
             std::lock_guard lock(book_mutex);
-            finish_later.erase(id);
             book.finished(id);
         }
         if (res.readded) redis.logger(log_level::warning, "Redis had lost " + std::to_string(res.readded) +
@@ -447,19 +435,16 @@ EVOLINK_DECL void redis_journal::finish(std::string_view task_id, std::string_vi
     std::string id(task_id);
     {
         std::lock_guard lock(st_->book_mutex);
-        st_->finishing.insert(id);
+        st_->book.finishing(id);
     }
     try {
         st_->call(st_->script(detail::redis_script_finish, {id}));
     } catch (const std::exception& e) {
         std::lock_guard lock(st_->book_mutex);
-        st_->finishing.erase(id);
-        st_->finish_later.insert(id);
+        st_->book.finish_failed(id);
         throw std::runtime_error(std::string(e.what()) + " (the heartbeat marks it finished once Redis answers)");
     }
     std::lock_guard lock(st_->book_mutex);
-    st_->finishing.erase(id);
-    st_->finish_later.erase(id);
     st_->book.finished(id);
 }
 
