@@ -182,7 +182,8 @@ EVOLINK_INLINE std::optional<diagnostics> prepare_upload(const upload_job& job, 
 /// is retried only when it provably never reached the server or got a 429
 /// (a resent upload could store the file twice, counting twice against the
 /// quota).
-EVOLINK_INLINE asio::awaitable<outcome<boost::json::object>>
+template <class = void> // lazy: see EVOLINK_LAZY_DECL in config.hpp
+asio::awaitable<outcome<boost::json::object>>
 files_call(std::shared_ptr<transport> core, origin o, http::verb method, std::string target, std::string json,
            std::shared_ptr<const transport::streamed_body> stream, bool is_read)
 {
@@ -230,8 +231,8 @@ files_call(std::shared_ptr<transport> core, origin o, http::verb method, std::st
     }
 }
 
-EVOLINK_INLINE asio::awaitable<outcome<file_info>> upload(std::shared_ptr<transport> core, origin o,
-                                                          std::shared_ptr<const upload_job> job)
+template <class Lazy = void> // lazy: see EVOLINK_LAZY_DECL in config.hpp
+asio::awaitable<outcome<file_info>> upload(std::shared_ptr<transport> core, origin o, std::shared_ptr<const upload_job> job)
 {
     std::string target, json;
     std::shared_ptr<transport::streamed_body> stream;
@@ -241,6 +242,7 @@ EVOLINK_INLINE asio::awaitable<outcome<file_info>> upload(std::shared_ptr<transp
     else bad = co_await run_blocking(core->file_executor(), prepare);
     if (bad) co_return failure<file_info>(make_error_code(errc::invalid_request), std::move(*bad));
     if (stream && !stream->bytes) stream->file_ex = core->file_executor();
+    if (stream) stream->write_rest = &transport::write_streamed<Lazy>;
     auto r = co_await files_call(core, std::move(o), http::verb::post, std::move(target), std::move(json),
                                  std::move(stream), false);
     if (r.ec) co_return failure<file_info>(r.ec, std::move(r.diag));

@@ -311,11 +311,16 @@ public:
         /// from memory, the file is not read again.
         std::shared_ptr<const std::vector<unsigned char>> bytes;
         asio::any_io_executor file_ex; ///< reads the file (empty: on the strand)
+        /// Writes what follows the request's head: transport::write_streamed,
+        /// set by the upload that made this body, so that a program that
+        /// never uploads does not compile it (issue 11).
+        asio::awaitable<error_code> (*write_rest)(byte_stream&, const streamed_body&, std::chrono::milliseconds) = nullptr;
     };
 
     /// POSTs a streamed body and reads the (JSON) answer, as request() does.
     /// The file is read on b->file_ex, 64 KiB at a time; a file that changes
     /// size meanwhile fails the request (the Content-Length was sent).
+    template <class Lazy = void> // only uploads stream a body
     asio::awaitable<outcome<http_result>> request_streamed(const origin& o, std::string target,
                                                            std::shared_ptr<const streamed_body> b)
     {
@@ -356,6 +361,7 @@ public:
     /// (the caller redacts it); `stall` bounds each read of the body. The
     /// result holds the answer's head (and an excerpt's body), or the error
     /// described (http_result::sent: the request started to go out).
+    template <class Lazy = void>
     asio::awaitable<outcome<http_result>> get_streamed(const origin& o, const std::string& target, const http_headers& extra,
                                                        body_sink& sink, const std::string& what,
                                                        std::chrono::milliseconds stall)
@@ -370,7 +376,7 @@ public:
         if (leased.ec) co_return failure<http_result>(leased.ec, std::move(leased.diag)); // sent = false
         auto& conn = leased.value;
 
-        http::response_parser<http::buffer_body> parser;
+        lazy_t<Lazy, http::response_parser<http::buffer_body>> parser;
         parser.header_limit(static_cast<std::uint32_t>(opts_.max_response_header_bytes));
         parser.body_limit(boost::none); // the sink counts
         conn->lowest().expires_after(opts_.request_timeout);
@@ -381,7 +387,7 @@ public:
             auto cs = co_await asio::this_coro::cancellation_state;
             if (stops_next_step(cs.cancelled(), false)) ec = asio::error::operation_aborted;
         }
-        if (!ec) ec = co_await read_on(*conn, parser, read_mode::header);
+        if (!ec) ec = co_await read_on<read_mode::header>(*conn, parser);
         http_result r;
         r.sent = true;
         bool sink_failed = false;
@@ -458,7 +464,7 @@ private:
             auto cs = co_await asio::this_coro::cancellation_state;
             if (stops_next_step(cs.cancelled(), creation)) ec = asio::error::operation_aborted;
         }
-        if (!ec) ec = co_await read_on(*conn, parser, read_mode::whole);
+        if (!ec) ec = co_await read_on<read_mode::whole>(*conn, parser);
         auto held = asio::cancellation_type::none;
         if (creation) {
             auto cs = co_await asio::this_coro::cancellation_state;
@@ -507,7 +513,7 @@ private:
             body.size = piece.size();
             while (!ec && !parser.is_done() && body.size > 0) {
                 c.lowest().expires_after(stall);
-                ec = co_await read_on(c, parser, read_mode::some);
+                ec = co_await read_on<read_mode::some>(c, parser);
             }
             if (ec == http::error::need_buffer) ec = {}; // the piece is full
             std::size_t got = piece.size() - body.size;
@@ -531,13 +537,24 @@ private:
         body.data = small;
         body.size = sizeof small;
         c.lowest().expires_after(stall);
-        auto ec = co_await read_on(c, parser, read_mode::some);
+        auto ec = co_await read_on<read_mode::some>(c, parser);
         (void)ec; // a short excerpt is enough; an error here changes nothing
         co_return std::string(small, sizeof small - body.size);
     }
+    /// One buffer, written whole: every write of a request goes through the
+    /// one instantiation of async_write (a span of buffers).
+    static auto write_all(byte_stream& s, std::span<const asio::const_buffer> buffers)
+    {
+        return asio::async_write(s, buffers, tuple_awaitable);
+    }
+    static auto write_all(byte_stream& s, const asio::const_buffer& b)
+    {
+        return write_all(s, std::span<const asio::const_buffer>(&b, 1));
+    }
     /// Writes a request: a whole message, or the header of a streamed one
-    /// followed by its parts. (Coroutine helpers here take references only:
-    /// g++ 12 miscompiles class objects passed by value to coroutines.)
+    /// followed by its parts (b->write_rest). (Coroutine helpers here take
+    /// references only: g++ 12 miscompiles class objects passed by value to
+    /// coroutines.)
     static asio::awaitable<error_code> write_request(byte_stream& s, const std::string& head, const std::string& body,
                                                      const streamed_body* b, std::chrono::milliseconds timeout)
     {
@@ -545,22 +562,34 @@ private:
         // Beast's flat_stream then makes them one record and one send (two
         // writes cost a record, a syscall and a wake-up more per POST).
         const std::array<asio::const_buffer, 2> out{asio::buffer(head), asio::buffer(body)};
-        auto [ec, n] = co_await asio::async_write(
-            s, std::span<const asio::const_buffer>(out.data(), body.empty() ? 1 : 2), tuple_awaitable);
+        auto [ec, n] = co_await write_all(s, std::span<const asio::const_buffer>(out.data(), body.empty() ? 1 : 2));
+        (void)n;
         if (ec || !b) co_return ec;
-        std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(b->head), tuple_awaitable);
-        if (!ec && b->bytes) {
+        co_return co_await b->write_rest(s, *b, timeout);
+    }
+
+public:
+    /// A streamed body's multipart head, its bytes (from memory, or from the
+    /// file piece by piece) and its tail. Each piece of the file is read on
+    /// the file executor while the strand is free, then written.
+    template <class Lazy = void>
+    static asio::awaitable<error_code> write_streamed(byte_stream& s, const streamed_body& b, std::chrono::milliseconds timeout)
+    {
+        auto [ec, n] = co_await write_all(s, asio::buffer(b.head));
+        (void)n;
+        if (!ec && b.bytes) {
             s.lowest().expires_after(timeout);
-            std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(*b->bytes), tuple_awaitable);
+            std::tie(ec, n) = co_await write_all(s, asio::buffer(*b.bytes));
         } else if (!ec) {
-            ec = co_await write_file_part(s, *b, timeout);
+            ec = co_await write_file_part<Lazy>(s, b, timeout);
         }
-        if (!ec) std::tie(ec, n) = co_await asio::async_write(s, asio::buffer(b->tail), tuple_awaitable);
+        if (!ec) std::tie(ec, n) = co_await write_all(s, asio::buffer(b.tail));
         co_return ec;
     }
 
-    /// The file of a streamed body, piece by piece: each piece is read on
-    /// the file executor while the strand is free, then written.
+private:
+    /// The file of a streamed body, piece by piece.
+    template <class>
     static asio::awaitable<error_code> write_file_part(byte_stream& s, const streamed_body& b, std::chrono::milliseconds timeout)
     {
         std::vector<char> piece(64 * 1024);
@@ -586,7 +615,7 @@ private:
             if (err) co_return error_code(err, boost::system::generic_category());
             left -= got;
             s.lowest().expires_after(timeout); // per piece: a slow uplink is not a timeout
-            auto [ec, n] = co_await asio::async_write(s, asio::buffer(piece.data(), got), tuple_awaitable);
+            auto [ec, n] = co_await write_all(s, asio::const_buffer(piece.data(), got));
             (void)n;
             if (ec) co_return ec;
         }
@@ -604,16 +633,14 @@ private:
     /// Reads (part of) an answer with `parser` on the connection's stream:
     /// the header only, the next piece of the body, or the whole message.
     enum class read_mode { header, some, whole };
-    template <class Parser>
-    static asio::awaitable<error_code> read_on(connection& c, Parser& parser, read_mode mode)
+    template <read_mode Mode, class Parser>
+    static asio::awaitable<error_code> read_on(connection& c, Parser& parser)
     {
         auto& s = c.io();
         std::tuple<error_code, std::size_t> r;
-        switch (mode) {
-        case read_mode::header: r = co_await http::async_read_header(s, c.buffer, parser, tuple_awaitable); break;
-        case read_mode::some: r = co_await http::async_read_some(s, c.buffer, parser, tuple_awaitable); break;
-        case read_mode::whole: r = co_await http::async_read(s, c.buffer, parser, tuple_awaitable); break;
-        }
+        if constexpr (Mode == read_mode::header) r = co_await http::async_read_header(s, c.buffer, parser, tuple_awaitable);
+        else if constexpr (Mode == read_mode::some) r = co_await http::async_read_some(s, c.buffer, parser, tuple_awaitable);
+        else r = co_await http::async_read(s, c.buffer, parser, tuple_awaitable);
         co_return std::get<0>(r);
     }
 
