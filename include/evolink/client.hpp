@@ -479,6 +479,7 @@ private:
         if constexpr (std::is_same_v<R, image_to_video> || std::is_same_v<R, image_to_image>) {
             constexpr bool video = std::is_same_v<R, image_to_video>;
             p->limits = video ? image_to_video_limits() : image_to_image_limits();
+            p->with_uploads = &detail::create_with_uploads_op;
             auto& urls = p->body["image_urls"].as_array();
             for (std::size_t i = 0; i < urls.size(); ++i) {
                 std::string ref(urls[i].as_string());

@@ -124,7 +124,8 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> post_task(std::shared_ptr<transpor
 
 /// Checks every local image (all of them, before anything is sent), uploads
 /// them, then creates the task as post_task does.
-EVOLINK_INLINE asio::awaitable<outcome<task>> upload_then_post(std::shared_ptr<transport> core, origin api, origin files,
+template <class = void> // lazy: reached through prepared_create::with_uploads
+asio::awaitable<outcome<task>> upload_then_post(std::shared_ptr<transport> core, origin api, origin files,
                                                                std::shared_ptr<const prepared_create> p, std::string key)
 {
     // Arguments are named first: g++ 12 destroys some temporaries of a
@@ -170,13 +171,16 @@ EVOLINK_INLINE asio::awaitable<outcome<task>> upload_then_post(std::shared_ptr<t
 }
 
 /// Creates a task: a request without local images is posted at once
-/// (post_task); one with local images goes through upload_then_post. Not a
-/// coroutine: no frame of its own on the common path.
+/// (post_task); one with local images goes through upload_then_post, by
+/// the pointer its prepare() set. Not a coroutine: no frame of its own on
+/// the common path.
 EVOLINK_INLINE asio::awaitable<outcome<task>> create_task(std::shared_ptr<transport> core, origin api, origin files,
                                                           std::shared_ptr<const prepared_create> p, std::string key)
 {
-    if (!p->invalid && !p->locals.empty())
-        return upload_then_post(std::move(core), std::move(api), std::move(files), std::move(p), std::move(key));
+    if (!p->invalid && !p->locals.empty()) {
+        auto with_uploads = p->with_uploads; // set whenever locals are
+        return with_uploads(std::move(core), std::move(api), std::move(files), std::move(p), std::move(key));
+    }
     std::string json = p->invalid ? std::string() : boost::json::serialize(p->body);
     return post_task(std::move(core), std::move(api), p->endpoint, std::move(json), p->invalid, std::move(key));
 }

@@ -77,6 +77,12 @@ struct prepared_create {
     std::optional<diagnostics> invalid;
     std::vector<local_image> locals;
     image_limits limits;
+    /// With locals: the creation that checks and uploads them first
+    /// (create_with_uploads_op), set by client::prepare for the request
+    /// types that can carry local images: a program that submits none of
+    /// those does not compile the upload path (issue 11).
+    boost::asio::awaitable<outcome<task>> (*with_uploads)(std::shared_ptr<transport>, origin, origin,
+                                                         std::shared_ptr<const prepared_create>, std::string) = nullptr;
 };
 
 /// What to upload: exactly one of a local file, bytes, or a URL.
@@ -109,6 +115,10 @@ struct results_job {
 
 EVOLINK_DECL boost::asio::awaitable<outcome<task>> submit_op(core_ptr core, origin api, origin files,
                                                              std::shared_ptr<const prepared_create> p, std::string key);
+/// A creation whose request has local images (prepared_create::with_uploads).
+EVOLINK_LAZY_DECL boost::asio::awaitable<outcome<task>> create_with_uploads_op(core_ptr core, origin api, origin files,
+                                                                          std::shared_ptr<const prepared_create> p,
+                                                                          std::string key);
 EVOLINK_LAZY_DECL boost::asio::awaitable<outcome<task>> get_task_op(core_ptr core, origin api, std::string id,
                                                                std::optional<diagnostics> invalid);
 /// A wait is not a coroutine but a record (detail/wait_record.hpp): it is

@@ -131,6 +131,13 @@ EVOLINK_DECL boost::asio::awaitable<outcome<task>> submit_op(core_ptr core, orig
     return create_task(std::move(core), std::move(api), std::move(files), std::move(p), std::move(key));
 }
 
+EVOLINK_LAZY_DEF boost::asio::awaitable<outcome<task>> create_with_uploads_op(core_ptr core, origin api, origin files,
+                                                                          std::shared_ptr<const prepared_create> p,
+                                                                          std::string key)
+{
+    return upload_then_post(std::move(core), std::move(api), std::move(files), std::move(p), std::move(key));
+}
+
 EVOLINK_LAZY_DEF boost::asio::awaitable<outcome<task>> get_task_op(core_ptr core, origin api, std::string id,
                                                                std::optional<diagnostics> invalid)
 {
