@@ -9,6 +9,7 @@
 // API host, never the proxy): detail/transport.hpp's connect().
 
 #include <evolink/detail/async.hpp>
+#include <evolink/detail/byte_stream.hpp>
 #include <evolink/detail/checks.hpp>
 #include <evolink/detail/config.hpp>
 #include <evolink/detail/origin.hpp>
@@ -98,12 +99,17 @@ struct tunnel_result {
     tunnel_verdict verdict;
 };
 
-EVOLINK_INLINE asio::awaitable<tunnel_result> open_tunnel(boost::beast::tcp_stream& s, const proxy_endpoint& p,
+EVOLINK_INLINE asio::awaitable<tunnel_result> open_tunnel(boost::beast::tcp_stream& tcp, const proxy_endpoint& p,
                                                           const origin& o, std::string_view user_agent)
 {
+    // Through the type-erased stream, as every HTTP exchange: the write
+    // below is the transport's own instantiation of async_write, not one
+    // more over tcp_stream (issue 11).
+    byte_stream s(nullptr, &tcp);
     tunnel_result r;
     auto request = connect_request(p, o, user_agent);
-    auto [wec, written] = co_await asio::async_write(s, asio::buffer(request), tunnel_awaitable);
+    const asio::const_buffer out = asio::buffer(request);
+    auto [wec, written] = co_await asio::async_write(s, std::span<const asio::const_buffer>(&out, 1), tunnel_awaitable);
     (void)written;
     if (wec) {
         r.io_error = wec;
