@@ -135,11 +135,18 @@ private:
         // A read may wait for others to join its batch: a tenth of the pause
         // before it, so that fast polling stays fast (detail/batch_ops.hpp).
         asio::co_spawn(core->strand(), wait_read(core, *api_, st_.id, step_.delay / 10, true, &retry_after_),
-                       asio::bind_cancellation_slot(read_signal_.slot(), [self = shared_from_this(), core](
-                                                                             std::exception_ptr ep, outcome<task> r) {
-                           self->read_done(core, ep, std::move(r));
-                       }));
+                       asio::bind_cancellation_slot(read_signal_.slot(), read_handler{shared_from_this(), core, &wait_record::read_done}));
     }
+
+    /// Where a read (a poll, or a callback's confirmation) goes: one handler
+    /// type for both, so that co_spawn's machinery for it is compiled once
+    /// (issue 11).
+    struct read_handler {
+        std::shared_ptr<wait_record> self;
+        std::shared_ptr<transport> core;
+        void (wait_record::*then)(const std::shared_ptr<transport>&, std::exception_ptr, outcome<task>);
+        void operator()(std::exception_ptr ep, outcome<task> r) { ((*self).*then)(core, ep, std::move(r)); }
+    };
 
     void read_done(const std::shared_ptr<transport>& core, std::exception_ptr ep, outcome<task> r)
     {
@@ -211,10 +218,7 @@ private:
         hint_ = std::move(h); // its status_text, for the log line
         phase_ = phase::confirming;
         asio::co_spawn(core->strand(), wait_read(core, *api_, st_.id, {}, false, nullptr),
-                       asio::bind_cancellation_slot(read_signal_.slot(), [self = shared_from_this(), core](
-                                                                             std::exception_ptr ep, outcome<task> r) {
-                           self->confirmed(core, ep, std::move(r));
-                       }));
+                       asio::bind_cancellation_slot(read_signal_.slot(), read_handler{shared_from_this(), core, &wait_record::confirmed}));
     }
 
     void confirmed(const std::shared_ptr<transport>& core, std::exception_ptr ep, outcome<task> r)
