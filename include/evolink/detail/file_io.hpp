@@ -15,19 +15,28 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <csignal>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <type_traits>
 #include <utility>
+#include <vector>
+
+#include <pthread.h>
 
 namespace evolink::detail {
 
 /// The file executor of one client. Touched on the client's strand only.
+/// Its own pool is an io_context run by two threads, not an
+/// asio::thread_pool: the program already compiles io_context's executor
+/// inside an any_io_executor (the client's strand), where a thread pool's
+/// executor would be one more type to compile all of that for (issue 11).
 class file_pool {
 public:
     explicit file_pool(boost::asio::any_io_executor user) : user_(std::move(user)) {}
@@ -35,13 +44,16 @@ public:
     file_pool& operator=(const file_pool&) = delete;
     ~file_pool()
     {
-        if (!pool_) return;
+        if (!ctx_) return;
+        work_.reset(); // the threads return once the queued work is done
         // Operations hold the client's shared state, so nothing of ours is
         // queued here any more. Never join a pool from one of its threads.
-        if (pool_->get_executor().running_in_this_thread())
-            std::thread([p = std::move(pool_)] { p->join(); }).detach();
+        if (ctx_->get_executor().running_in_this_thread())
+            std::thread([c = std::move(ctx_), t = std::move(threads_)]() mutable {
+                for (auto& th : t) th.join();
+            }).detach();
         else
-            pool_->join();
+            for (auto& th : threads_) th.join();
     }
 
     /// The user's executor, else the client's own pool (started now, on the
@@ -49,15 +61,30 @@ public:
     boost::asio::any_io_executor get()
     {
         if (user_) return user_;
-        if (!pool_) pool_ = std::make_unique<boost::asio::thread_pool>(threads);
-        return pool_->get_executor();
+        if (!ctx_) start();
+        return ctx_->get_executor();
     }
 
     static constexpr std::size_t threads = 2;
 
 private:
+    void start()
+    {
+        ctx_ = std::make_unique<boost::asio::io_context>(static_cast<int>(threads));
+        work_.emplace(ctx_->get_executor());
+        // As asio::thread_pool does: the threads start with every signal
+        // blocked, so that signals go to the program's own threads.
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([c = ctx_.get()] { c->run(); });
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    }
+
     boost::asio::any_io_executor user_;
-    std::unique_ptr<boost::asio::thread_pool> pool_;
+    std::unique_ptr<boost::asio::io_context> ctx_;
+    std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+    std::vector<std::thread> threads_;
 };
 
 /// The initiation of the hop to the file executor: runs `call(obj)` on
