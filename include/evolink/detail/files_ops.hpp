@@ -231,7 +231,7 @@ files_call(std::shared_ptr<transport> core, origin o, http::verb method, std::st
     }
 }
 
-template <class Lazy = void> // lazy: see EVOLINK_LAZY_DECL in config.hpp
+template <class = void> // lazy: see EVOLINK_LAZY_DECL in config.hpp
 asio::awaitable<outcome<file_info>> upload(std::shared_ptr<transport> core, origin o, std::shared_ptr<const upload_job> job)
 {
     std::string target, json;
@@ -242,7 +242,6 @@ asio::awaitable<outcome<file_info>> upload(std::shared_ptr<transport> core, orig
     else bad = co_await run_blocking(core->file_executor(), prepare);
     if (bad) co_return failure<file_info>(make_error_code(errc::invalid_request), std::move(*bad));
     if (stream && !stream->bytes) stream->file_ex = core->file_executor();
-    if (stream) stream->write_rest = &transport::write_streamed<Lazy>;
     auto r = co_await files_call(core, std::move(o), http::verb::post, std::move(target), std::move(json),
                                  std::move(stream), false);
     if (r.ec) co_return failure<file_info>(r.ec, std::move(r.diag));

@@ -311,10 +311,6 @@ public:
         /// from memory, the file is not read again.
         std::shared_ptr<const std::vector<unsigned char>> bytes;
         asio::any_io_executor file_ex; ///< reads the file (empty: on the strand)
-        /// Writes what follows the request's head: transport::write_streamed,
-        /// set by the upload that made this body, so that a program that
-        /// never uploads does not compile it (issue 11).
-        asio::awaitable<error_code> (*write_rest)(byte_stream&, const streamed_body&, std::chrono::milliseconds) = nullptr;
     };
 
     /// POSTs a streamed body and reads the (JSON) answer, as request() does.
@@ -330,6 +326,7 @@ public:
         head.set("Content-Type", b->content_type);
         head.content_length(b->head.size() + b->file_size + b->tail.size());
         const std::string text = head.text();
+        write_streamed_ = &write_streamed<Lazy>; // see write_on
         co_return co_await exchange(o, http::verb::post, target, text, no_body, b.get(), true, true); // an upload: a creation
     }
 
@@ -551,12 +548,18 @@ private:
     {
         return write_all(s, std::span<const asio::const_buffer>(&b, 1));
     }
+    /// How a streamed body's parts are written: write_streamed, reached
+    /// through a pointer that request_streamed sets, so that a program that
+    /// never uploads does not compile it (issue 11).
+    using parts_writer = asio::awaitable<error_code> (*)(byte_stream&, const streamed_body&, std::chrono::milliseconds);
+
     /// Writes a request: a whole message, or the header of a streamed one
-    /// followed by its parts (b->write_rest). (Coroutine helpers here take
+    /// followed by its parts (`parts`). (Coroutine helpers here take
     /// references only: g++ 12 miscompiles class objects passed by value to
     /// coroutines.)
     static asio::awaitable<error_code> write_request(byte_stream& s, const std::string& head, const std::string& body,
-                                                     const streamed_body* b, std::chrono::milliseconds timeout)
+                                                     const streamed_body* b, parts_writer parts,
+                                                     std::chrono::milliseconds timeout)
     {
         // The head and a body in memory go out in one write: over TLS,
         // Beast's flat_stream then makes them one record and one send (two
@@ -565,10 +568,9 @@ private:
         auto [ec, n] = co_await write_all(s, std::span<const asio::const_buffer>(out.data(), body.empty() ? 1 : 2));
         (void)n;
         if (ec || !b) co_return ec;
-        co_return co_await b->write_rest(s, *b, timeout);
+        co_return co_await parts(s, *b, timeout);
     }
 
-public:
     /// A streamed body's multipart head, its bytes (from memory, or from the
     /// file piece by piece) and its tail. Each piece of the file is read on
     /// the file executor while the strand is free, then written.
@@ -587,7 +589,6 @@ public:
         co_return ec;
     }
 
-private:
     /// The file of a streamed body, piece by piece.
     template <class>
     static asio::awaitable<error_code> write_file_part(byte_stream& s, const streamed_body& b, std::chrono::milliseconds timeout)
@@ -627,7 +628,7 @@ private:
     asio::awaitable<error_code> write_on(connection& c, const std::string& head, const std::string& body,
                                          const streamed_body* b) const
     {
-        return write_request(c.io(), head, body, b, opts_.request_timeout);
+        return write_request(c.io(), head, body, b, write_streamed_, opts_.request_timeout);
     }
 
     /// Reads (part of) an answer with `parser` on the connection's stream:
@@ -947,6 +948,7 @@ private:
     };
     std::map<std::pair<bool, std::string>, std::unique_ptr<host_pool>, pool_order> pools_;
     std::size_t connections_opened_ = 0;
+    parts_writer write_streamed_ = nullptr; ///< set by the first request_streamed
     bool insecure_ = false;
     std::string bearer_; ///< "Bearer <key>", the Authorization value (never logged)
     file_pool file_pool_{opts_.file_executor};
