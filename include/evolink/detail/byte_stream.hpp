@@ -14,8 +14,11 @@
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
@@ -108,6 +111,21 @@ private:
     buffer_list<boost::asio::mutable_buffer> reading_; // in use until the read completes
     buffer_list<boost::asio::const_buffer> writing_;
 };
+
+/// The completion token of the library's own I/O: `co_await` gives (error, ...).
+inline constexpr auto tuple_awaitable = boost::asio::as_tuple(boost::asio::use_awaitable_t<boost::asio::any_io_executor>{});
+
+/// Writes all of `buffers`. Every write of a request (the transport's, the
+/// proxy's CONNECT) goes through this one instantiation of async_write:
+/// each buffer type would be one more (issue 11).
+inline auto write_all(byte_stream& s, std::span<const boost::asio::const_buffer> buffers)
+{
+    return boost::asio::async_write(s, buffers, tuple_awaitable);
+}
+inline auto write_all(byte_stream& s, const boost::asio::const_buffer& b)
+{
+    return write_all(s, std::span<const boost::asio::const_buffer>(&b, 1));
+}
 
 } // namespace evolink::detail
 

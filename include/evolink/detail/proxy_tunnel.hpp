@@ -16,11 +16,8 @@
 #include <evolink/detail/proxy_rules.hpp>
 #include <evolink/error.hpp>
 
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/read_until.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
 #include <string>
@@ -29,8 +26,6 @@
 namespace evolink::detail {
 
 namespace asio = boost::asio;
-/// (transport.hpp's tuple_awaitable, which includes this file.)
-inline constexpr auto tunnel_awaitable = asio::as_tuple(asio::use_awaitable_t<asio::any_io_executor>{});
 
 /// The most of a CONNECT answer's head read: a proxy's answer is a few lines.
 inline constexpr std::size_t max_connect_head = 16 * 1024;
@@ -103,13 +98,11 @@ EVOLINK_INLINE asio::awaitable<tunnel_result> open_tunnel(boost::beast::tcp_stre
                                                           const origin& o, std::string_view user_agent)
 {
     // Through the type-erased stream, as every HTTP exchange: the write
-    // below is the transport's own instantiation of async_write, not one
-    // more over tcp_stream (issue 11).
+    // below is the transport's own (write_all), not one more over tcp_stream.
     byte_stream s(nullptr, &tcp);
     tunnel_result r;
     auto request = connect_request(p, o, user_agent);
-    const asio::const_buffer out = asio::buffer(request);
-    auto [wec, written] = co_await asio::async_write(s, std::span<const asio::const_buffer>(&out, 1), tunnel_awaitable);
+    auto [wec, written] = co_await write_all(s, asio::buffer(request));
     (void)written;
     if (wec) {
         r.io_error = wec;
@@ -118,7 +111,7 @@ EVOLINK_INLINE asio::awaitable<tunnel_result> open_tunnel(boost::beast::tcp_stre
     }
     std::string head;
     auto [rec, n] = co_await asio::async_read_until(s, asio::dynamic_buffer(head, max_connect_head), "\r\n\r\n",
-                                                    tunnel_awaitable);
+                                                    tuple_awaitable);
     if (rec == asio::error::not_found) {
         r.verdict.ec = make_error_code(errc::connect_failed);
         r.verdict.message = "answered CONNECT with a head over " + std::to_string(max_connect_head / 1024) + " KiB";

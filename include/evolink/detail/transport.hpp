@@ -63,7 +63,6 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using use_awaitable_t = asio::use_awaitable_t<asio::any_io_executor>;
-inline constexpr auto tuple_awaitable = asio::as_tuple(use_awaitable_t{});
 /// The body of a request that has none (a GET, a streamed upload's own part).
 inline const std::string no_body;
 
@@ -537,16 +536,6 @@ private:
         auto ec = co_await read_on<read_mode::some>(c, parser);
         (void)ec; // a short excerpt is enough; an error here changes nothing
         co_return std::string(small, sizeof small - body.size);
-    }
-    /// One buffer, written whole: every write of a request goes through the
-    /// one instantiation of async_write (a span of buffers).
-    static auto write_all(byte_stream& s, std::span<const asio::const_buffer> buffers)
-    {
-        return asio::async_write(s, buffers, tuple_awaitable);
-    }
-    static auto write_all(byte_stream& s, const asio::const_buffer& b)
-    {
-        return write_all(s, std::span<const asio::const_buffer>(&b, 1));
     }
     /// How a streamed body's parts are written: write_streamed, reached
     /// through a pointer that request_streamed sets, so that a program that
